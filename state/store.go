@@ -1,0 +1,155 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Callers branch on them with errors.Is; every other error
+// from a Store means the backend failed (unreachable, timed out, corrupt data)
+// and is reported upstream as 500/503.
+var (
+	// ErrNotFound: the user, group or item does not exist.
+	ErrNotFound = errors.New("state: not found")
+	// ErrExists: a create found the key already taken.
+	ErrExists = errors.New("state: already exists")
+)
+
+// User is a local LEMP account. Names are lower case (the caller folds them).
+type User struct {
+	Name      string `json:"name"`
+	TokenHash string `json:"token_hash"` // PHC-style hash string, never the token itself
+	Admin     bool   `json:"admin,omitempty"`
+	Picture   string `json:"picture,omitempty"`
+	Status    string `json:"status,omitempty"`
+	Created   int64  `json:"created"`             // ms since the epoch
+	LastSeen  int64  `json:"last_seen,omitempty"` // ms since the epoch of the last disconnect; 0 = never
+}
+
+// Following is one entry of a user's followings list (the LEMP roster).
+type Following struct {
+	User string `json:"u"`
+	Nick string `json:"n,omitempty"`
+}
+
+// GroupKind tells a LEMP group from a broadcast list. Both live in one id
+// namespace: a group and a broadcast list can not share an id.
+type GroupKind uint8
+
+const (
+	KindGroup     GroupKind = 1
+	KindBroadcast GroupKind = 2
+)
+
+// Group is a LEMP group or broadcast list.
+type Group struct {
+	ID         string           `json:"id"`
+	Kind       GroupKind        `json:"kind"`
+	Name       string           `json:"name,omitempty"`
+	Picture    string           `json:"picture,omitempty"`
+	Owner      string           `json:"owner"`
+	Created    int64            `json:"created"`           // ms since the epoch
+	Members    []string         `json:"members,omitempty"` // in order of joining; includes the owner for groups
+	Admins     []string         `json:"admins,omitempty"`  // subset of Members (groups only)
+	Mutes      map[string]int64 `json:"mutes,omitempty"`   // member -> muted until (ms)
+	Terminated bool             `json:"terminated,omitempty"`
+}
+
+// Item is one entry of a user's delivery queue: a frame waiting to be
+// written to that user's LEMP connection.
+type Item struct {
+	// Seq is assigned by the store: strictly increasing per receiver, never reused.
+	Seq uint64
+	// From is the original sender (a username or a JID); dm/nm are routed back to it.
+	From string
+	// MsgID is the message id as the receiver sees it ("" for items that are
+	// not acknowledged by id, such as group events).
+	MsgID string
+	// Payload is the complete frame to write, e.g. {"m":{...}}.
+	Payload []byte
+	// AckOnWrite items are removed once written to the receiver's socket
+	// (pc "0" messages, receipts, events); the others stay until Ack.
+	AckOnWrite bool
+}
+
+// Target is one receiver of a Delivery.
+type Target struct {
+	Receiver string
+	Item     Item // Seq is ignored on input
+}
+
+// Delivery is an atomic, de-duplicated write of one item to one or more queues.
+type Delivery struct {
+	// DedupeKey, when not empty, makes the delivery happen at most once per key
+	// (within DedupeTTL): a second Deliver with the same key writes nothing and
+	// reports a duplicate. The router uses sender + "\x00" + message id.
+	DedupeKey string
+	DedupeTTL time.Duration
+	// IndexTTL is how long (receiver, MsgID) -> From stays resolvable by Ack,
+	// counted from the delivery, whether or not the item was acknowledged since.
+	IndexTTL time.Duration
+	Targets  []Target
+}
+
+// Store is the gateway's whole persistent state. Implementations: the memory
+// store (embedded default, single node) and the Redis store. Every method is
+// safe for concurrent use, and every method that changes more than one key
+// does so atomically: a crash midway leaves the old or the new state, never a
+// mix. Both implementations pass statetest.Run.
+type Store interface {
+	// Users.
+	CreateUser(ctx context.Context, u User) error // ErrExists
+	GetUser(ctx context.Context, name string) (User, error)
+	// UpdateUser reads the user, calls fn and writes the result, atomically
+	// (retrying fn on concurrent change). An error from fn aborts and is returned.
+	UpdateUser(ctx context.Context, name string, fn func(*User) error) (User, error)
+	// DeleteUser removes the user, its followings (and the mirror follower
+	// entries), its block list and its delivery queue. Group membership is the
+	// caller's business (it must push events).
+	DeleteUser(ctx context.Context, name string) error
+	ListUsers(ctx context.Context) ([]User, error) // sorted by name
+
+	// Followings: Follow adds or overwrites nicks, Unfollow removes, and both
+	// keep the mirror "followers" set of each followee in step.
+	Follow(ctx context.Context, user string, fs []Following) error
+	Unfollow(ctx context.Context, user string, names []string) error
+	// RenameFollowings updates the nick of entries that exist and ignores the rest.
+	RenameFollowings(ctx context.Context, user string, fs []Following) error
+	Followings(ctx context.Context, user string) ([]Following, error) // sorted by User
+	Followers(ctx context.Context, user string) ([]string, error)     // sorted
+
+	// Block list.
+	Block(ctx context.Context, user, target string) error
+	Unblock(ctx context.Context, user, target string) error
+	BlockList(ctx context.Context, user string) ([]string, error) // sorted
+	IsBlocked(ctx context.Context, user, target string) (bool, error)
+
+	// Groups and broadcast lists. A terminated group stays as a tombstone so its
+	// id is not reused; CreateGroup on it returns ErrExists.
+	CreateGroup(ctx context.Context, g Group) error // ErrExists
+	GetGroup(ctx context.Context, id string) (Group, error)
+	// UpdateGroup is the atomic read-modify-write of one group, keeping the
+	// per-user membership index (UserGroups) in step with Members.
+	UpdateGroup(ctx context.Context, id string, fn func(*Group) error) (Group, error)
+	UserGroups(ctx context.Context, user string) ([]string, error) // ids of live groups and lists the user is a member of, sorted
+
+	// Delivery queues.
+	// Deliver writes every target's item, or (duplicate) none of them.
+	Deliver(ctx context.Context, d Delivery) (duplicate bool, err error)
+	// Pending returns up to limit items of user's queue with Seq > after, in Seq order.
+	Pending(ctx context.Context, user string, after uint64, limit int) ([]Item, error)
+	// Ack removes the queue item that msgID names for user and returns who sent
+	// it. When two senders used the same id for one receiver, the latest
+	// delivery owns the id. Ack still resolves the sender after the item was
+	// removed, while the index lives (IndexTTL); ErrNotFound when the id is unknown.
+	Ack(ctx context.Context, user, msgID string) (sender string, err error)
+	// Remove deletes one item by sequence number (AckOnWrite items once written).
+	// Removing a missing item is not an error.
+	Remove(ctx context.Context, user string, seq uint64) error
+	QueueLen(ctx context.Context, user string) (int, error)
+
+	// Ping checks the backend is reachable. Close releases it.
+	Ping(ctx context.Context) error
+	Close() error
+}
