@@ -1,0 +1,154 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/lempgw/lempgw/state"
+)
+
+// Local is what the core needs from the LEMP side: its live sessions.
+// Implemented by lempside.Hub. Every method must return quickly and never
+// block on a client.
+type Local interface {
+	// Online reports whether user has a live LEMP session.
+	Online(user string) bool
+	// Notify tells user's live session (if any) that its queue has new items.
+	Notify(user string)
+	// Push writes an ephemeral frame (li/lo) to user's live session, if any.
+	Push(user string, frame []byte)
+	// Disconnect closes user's live session, if any (account deleted).
+	Disconnect(user string, reason string)
+}
+
+// Config configures a Core. Store and Local are required.
+type Config struct {
+	Store state.Store
+	Local Local
+	Log   *slog.Logger
+	// Now is the clock (tests set it); default time.Now.
+	Now func() time.Time
+	// DedupeTTL is how long a (sender, message id) pair is remembered to drop
+	// re-sent duplicates; default 7 days.
+	DedupeTTL time.Duration
+	// IndexTTL is how long dm/nm can be routed back after the message was
+	// delivered; default 30 days.
+	IndexTTL time.Duration
+	// Hash are the argon2id parameters for new tokens.
+	Hash HashParams
+}
+
+// Core is the routing core: every LEMP request and message goes through it.
+type Core struct {
+	store state.Store
+	local Local
+	log   *slog.Logger
+	now   func() time.Time
+	cfg   Config
+}
+
+// New checks cfg and returns a Core.
+func New(cfg Config) (*Core, error) {
+	if cfg.Store == nil || cfg.Local == nil {
+		return nil, errors.New("bridge: Store and Local are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DedupeTTL <= 0 {
+		cfg.DedupeTTL = 7 * 24 * time.Hour
+	}
+	if cfg.IndexTTL <= 0 {
+		cfg.IndexTTL = 30 * 24 * time.Hour
+	}
+	return &Core{store: cfg.Store, local: cfg.Local, log: cfg.Log, now: cfg.Now, cfg: cfg}, nil
+}
+
+// Store returns the state store (for the LEMP side's delivery loop).
+func (c *Core) Store() state.Store { return c.store }
+
+func (c *Core) nowMs() int64 { return c.now().UnixMilli() }
+
+// storeErr maps a store failure to a coded error, logging the cause.
+func (c *Core) storeErr(ctx context.Context, op string, err error) *Error {
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		return Errorf(CodeNotFound, "not found")
+	case errors.Is(err, state.ErrExists):
+		return Errorf(CodeConflict, "already exists")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return Errorf(CodeUnavailable, "state store timed out")
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	c.log.ErrorContext(ctx, "state store failed", "op", op, "err", err)
+	return Errorf(CodeInternal, "state store failed")
+}
+
+// FoldUsername returns the canonical (lower case) form of a local username.
+func FoldUsername(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
+
+// IsJID reports whether a LEMP address names a Jabber user or room (bare JID).
+func IsJID(addr string) bool { return strings.Contains(addr, "@") }
+
+// ValidUsername checks a folded local username: 1 to 64 bytes of UTF-8, no
+// '@', '/', spaces or control characters.
+func ValidUsername(name string) error {
+	return validID("username", name, 64)
+}
+
+// validGroupID checks a local group or broadcast id (no '@': those are rooms
+// of the XMPP server).
+func validGroupID(id string) error {
+	return validID("group id", id, 128)
+}
+
+func validID(what, s string, max int) error {
+	if s == "" {
+		return Errorf(CodeBadRequest, "%s is empty", what)
+	}
+	if len(s) > max {
+		return Errorf(CodeBadRequest, "%s longer than %d bytes", what, max)
+	}
+	if !utf8.ValidString(s) {
+		return Errorf(CodeBadRequest, "%s is not UTF-8", what)
+	}
+	for _, r := range s {
+		if r == '@' || r == '/' || unicode.IsSpace(r) || unicode.IsControl(r) {
+			return Errorf(CodeBadRequest, "%s %q has a forbidden character %q", what, s, r)
+		}
+	}
+	return nil
+}
+
+// errBridgingOff is the answer to anything addressed to a Jabber user while
+// the XMPP side is not configured.
+var errBridgingOff = &Error{Code: CodeUnavailable, Desc: "XMPP bridging is off"}
+
+// userExists reports whether name is a local user; a JID is answered with 503.
+func (c *Core) requireUser(ctx context.Context, name string) (state.User, *Error) {
+	if IsJID(name) {
+		return state.User{}, errBridgingOff
+	}
+	u, err := c.store.GetUser(ctx, FoldUsername(name))
+	if errors.Is(err, state.ErrNotFound) {
+		return u, Errorf(CodeNotFound, "user %s not found", name)
+	}
+	if err != nil {
+		return u, c.storeErr(ctx, "get user", err)
+	}
+	return u, nil
+}
+
+func wrapf(format string, args ...any) error { return fmt.Errorf(format, args...) }

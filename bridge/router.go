@@ -1,0 +1,231 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+
+	"github.com/lempgw/lempgw/state"
+)
+
+// MaxContentBytes bounds a message's content; the frame limit usually bites first.
+const MaxContentBytes = 1 << 20
+
+// Send accepts a message from a logged-in LEMP user: it validates it, writes
+// it durably to every receiver's queue (de-duplicated by sender and id) and
+// wakes the receivers' sessions. A nil result means the message is durable
+// and the sender may get its server receipt; otherwise the error says why it
+// was refused (contract decision 13). m is normalised in place: s is the
+// sender, st is set when absent, flags are "0"/"1".
+func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
+	if m.ID == "" {
+		return Errorf(CodeBadRequest, "message id is required")
+	}
+	if m.R == "" {
+		return Errorf(CodeBadRequest, "message receiver r is required")
+	}
+	if m.T == "" {
+		m.T = TypeText
+	}
+	if !ValidType(m.T) {
+		return Errorf(CodeBadRequest, "message type %q is not one of t, p, v, a, l", m.T)
+	}
+	if len(m.C) > MaxContentBytes {
+		return Errorf(CodeTooLarge, "message content over %d bytes", MaxContentBytes)
+	}
+	m.S = from
+	if m.ST == 0 {
+		m.ST = Millis(c.nowMs())
+	}
+	m.P, m.SC, m.PC = m.P.Norm(), m.SC.Norm(), m.PC.Norm()
+	m.SR, m.DM, m.NM, m.E = nil, nil, nil, nil
+
+	if IsJID(m.R) {
+		return errBridgingOff
+	}
+	var targets []state.Target
+	var receivers []string
+	ackOnWrite := !m.PC.On()
+	item := func(r string, payload []byte) {
+		if !m.P.On() && !c.local.Online(r) {
+			return // p "0": not kept for an offline receiver
+		}
+		targets = append(targets, state.Target{Receiver: r, Item: state.Item{
+			From: from, MsgID: m.ID, Payload: payload, AckOnWrite: ackOnWrite,
+		}})
+		receivers = append(receivers, r)
+	}
+
+	r := FoldUsername(m.R)
+	_, err := c.store.GetUser(ctx, r)
+	switch {
+	case err == nil:
+		m.R = r
+		blocked, err := c.store.IsBlocked(ctx, r, from)
+		if err != nil {
+			return c.storeErr(ctx, "is blocked", err)
+		}
+		if !blocked { // a blocked sender is not told: its message is dropped
+			item(r, Frame{M: m}.Encode())
+		}
+	case errors.Is(err, state.ErrNotFound):
+		g, err := c.store.GetGroup(ctx, m.R)
+		if errors.Is(err, state.ErrNotFound) {
+			return Errorf(CodeNotFound, "unknown receiver %s", m.R)
+		}
+		if err != nil {
+			return c.storeErr(ctx, "get group", err)
+		}
+		if g.Terminated {
+			return Errorf(CodeForbidden, "group terminated")
+		}
+		switch g.Kind {
+		case state.KindBroadcast:
+			if g.Owner != from {
+				return Errorf(CodeForbidden, "not the owner of broadcast list %s", g.ID)
+			}
+			for _, mem := range g.Members {
+				if IsJID(mem) {
+					continue // reached through the XMPP side once bridging is on
+				}
+				if blocked, err := c.store.IsBlocked(ctx, mem, from); err != nil {
+					return c.storeErr(ctx, "is blocked", err)
+				} else if blocked {
+					continue
+				}
+				one := *m
+				one.R = mem
+				item(mem, Frame{M: &one}.Encode())
+			}
+		default:
+			if !contains(g.Members, from) {
+				return Errorf(CodeForbidden, "not a member")
+			}
+			payload := Frame{M: m}.Encode()
+			for _, mem := range g.Members {
+				if mem != from && !IsJID(mem) {
+					item(mem, payload)
+				}
+			}
+		}
+	default:
+		return c.storeErr(ctx, "get user", err)
+	}
+
+	dup, err := c.store.Deliver(ctx, state.Delivery{
+		DedupeKey: "m\x00" + from + "\x00" + m.ID,
+		DedupeTTL: c.cfg.DedupeTTL,
+		IndexTTL:  c.cfg.IndexTTL,
+		Targets:   targets,
+	})
+	if err != nil {
+		return c.storeErr(ctx, "deliver", err)
+	}
+	if !dup {
+		for _, r := range receivers {
+			c.local.Notify(r)
+		}
+	}
+	return nil
+}
+
+// Receipt handles a delivered (dm) or noticed (nm) message from user: the
+// acknowledged message leaves user's queue, and the receipt is routed back to
+// the message's original sender as
+// {"m":{"id":<receipt id>,"s":user,"r":<sender>,"st":..,"dm":{"id":<message id>}}}.
+func (c *Core) Receipt(ctx context.Context, user string, m *Message) *Error {
+	ref := m.DM
+	if ref == nil {
+		ref = m.NM
+	}
+	if ref == nil || ref.ID == "" {
+		return Errorf(CodeBadRequest, "receipt without a message id")
+	}
+	sender, err := c.store.Ack(ctx, user, ref.ID)
+	if errors.Is(err, state.ErrNotFound) {
+		return Errorf(CodeNotFound, "unknown message %s", ref.ID)
+	}
+	if err != nil {
+		return c.storeErr(ctx, "ack", err)
+	}
+	if sender == user {
+		return nil // a self-message: nobody else to tell
+	}
+	if IsJID(sender) {
+		return errBridgingOff
+	}
+	st := m.ST
+	if st == 0 {
+		st = Millis(c.nowMs())
+	}
+	out := &Message{ID: m.ID, S: user, R: sender, ST: st}
+	if m.DM != nil {
+		out.DM = &Ref{ID: ref.ID}
+	} else {
+		out.NM = &Ref{ID: ref.ID}
+	}
+	if out.ID == "" {
+		out.ID = ref.ID
+	}
+	kind := "dm"
+	if out.NM != nil {
+		kind = "nm"
+	}
+	dup, err := c.store.Deliver(ctx, state.Delivery{
+		DedupeKey: kind + "\x00" + user + "\x00" + ref.ID,
+		DedupeTTL: c.cfg.DedupeTTL,
+		Targets: []state.Target{{Receiver: sender, Item: state.Item{
+			From: user, Payload: Frame{M: out}.Encode(), AckOnWrite: true,
+		}}},
+	})
+	if err != nil {
+		return c.storeErr(ctx, "deliver receipt", err)
+	}
+	if !dup {
+		c.local.Notify(sender)
+	}
+	return nil
+}
+
+// Pending returns queued items of user after seq (the LEMP side's delivery loop).
+func (c *Core) Pending(ctx context.Context, user string, after uint64, limit int) ([]state.Item, error) {
+	return c.store.Pending(ctx, user, after, limit)
+}
+
+// Written is called once an AckOnWrite item was written to user's socket.
+func (c *Core) Written(ctx context.Context, user string, seq uint64) error {
+	return c.store.Remove(ctx, user, seq)
+}
+
+// pushEvent queues a group information push to each receiver (durable, removed
+// once written) and wakes them.
+func (c *Core) pushEvent(ctx context.Context, receivers []string, g *GroupInfo) error {
+	payload := Frame{I: &Info{G: g}}.Encode()
+	targets := make([]state.Target, 0, len(receivers))
+	var locals []string
+	for _, r := range receivers {
+		if IsJID(r) {
+			continue
+		}
+		targets = append(targets, state.Target{Receiver: r, Item: state.Item{From: g.S, Payload: payload, AckOnWrite: true}})
+		locals = append(locals, r)
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	if _, err := c.store.Deliver(ctx, state.Delivery{Targets: targets}); err != nil {
+		return err
+	}
+	for _, r := range locals {
+		c.local.Notify(r)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

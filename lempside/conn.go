@@ -1,0 +1,270 @@
+package lempside
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lempgw/lempgw/bridge"
+)
+
+// Websocket close codes the gateway uses.
+const (
+	closeNormal      = websocket.CloseNormalClosure    // logout
+	closeGoingAway   = websocket.CloseGoingAway        // server shutdown
+	closeTooBig      = websocket.CloseMessageTooBig    // frame over lemp.max_packet_bytes
+	closeSlow        = websocket.ClosePolicyViolation  // outbound queue full (slow consumer)
+	closeConflict    = 4409                            // same user logged in elsewhere
+	closeAccountGone = 4404                            // account deleted
+	deliveryBatch    = 128                             // queue items read per store call
+	writeWait        = 10 * time.Second                // one frame's write deadline
+	closeGrace       = time.Second                     // close frame write deadline
+	retryPending     = time.Second                     // after a failed queue read
+	endTimeout       = 5 * time.Second                 // recording a session's end
+	minPingInterval  = time.Second                     // floor for Config.PingInterval
+	pongSlack        = 2                               // read deadline = slack * ping interval
+)
+
+// outFrame is one entry of a connection's outbound queue.
+type outFrame struct {
+	data       []byte
+	seq        uint64 // queue item, for ack-on-write
+	ackOnWrite bool
+	closeCode  int // when not 0: send a close frame with this code and stop
+	reason     string
+}
+
+// conn is one LEMP websocket connection: the read loop runs in the HTTP
+// handler's goroutine, one writer drains out, and after login one delivery
+// loop feeds the user's queue into out.
+type conn struct {
+	srv    *Server
+	ws     *websocket.Conn
+	log    *slog.Logger
+	out    chan outFrame
+	wakeCh chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	user      string // set once at login, read by the reader goroutine only
+	admin     bool
+}
+
+func newConn(s *Server, ws *websocket.Conn, log *slog.Logger) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{
+		srv:    s,
+		ws:     ws,
+		log:    log,
+		out:    make(chan outFrame, s.cfg.WriteQueue),
+		wakeCh: make(chan struct{}, 1),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+}
+
+// run serves the connection until it closes.
+func (c *conn) run() {
+	c.wg.Add(1)
+	go c.writeLoop()
+	c.readLoop()
+	c.cancel()
+	c.wg.Wait()
+	_ = c.ws.Close()
+	if c.user != "" && c.srv.hub.unregister(c.user, c) {
+		ctx, cancel := context.WithTimeout(context.Background(), endTimeout)
+		c.srv.core.SessionEnded(ctx, c.user)
+		cancel()
+	}
+	c.log.Debug("connection closed", "user", c.user)
+}
+
+func (c *conn) readLoop() {
+	limit := int64(c.srv.cfg.MaxPacketBytes)
+	deadline := c.srv.cfg.PingInterval * pongSlack
+	_ = c.ws.SetReadDeadline(time.Now().Add(deadline))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(deadline))
+	})
+	for {
+		mt, r, err := c.ws.NextReader()
+		if err != nil {
+			return
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(deadline))
+		// Read one byte past the limit: gorilla's own limit would close the
+		// socket before the 413 error packet could be written.
+		buf, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err != nil {
+			return
+		}
+		if int64(len(buf)) > limit {
+			c.srv.metrics.packetError(bridge.CodeTooLarge)
+			c.send(errorFrame("", false, bridge.Errorf(bridge.CodeTooLarge, "packet over %d bytes", limit)))
+			c.closeAfter(closeTooBig, "packet too large")
+			return
+		}
+		if mt != websocket.TextMessage {
+			c.send(errorFrame("", false, bridge.Errorf(bridge.CodeBadRequest, "LEMP packets are text frames")))
+			continue
+		}
+		if !c.handle(buf) {
+			return
+		}
+	}
+}
+
+// handle processes one frame; false ends the connection (logout).
+func (c *conn) handle(frame []byte) (keep bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("panic handling packet", "user", c.user, "panic", r, "stack", stack())
+			c.send(errorFrame("", false, bridge.Errorf(bridge.CodeInternal, "internal error")))
+			keep = true
+		}
+	}()
+	p, derr := Decode(frame)
+	if derr != nil {
+		c.srv.metrics.packetError(derr.Err.Code)
+		c.send(errorFrame(derr.ID, derr.Message, derr.Err))
+		return true
+	}
+	switch {
+	case p.RQ != nil:
+		return c.request(p.RQ)
+	case p.M != nil:
+		c.message(p.M)
+	case p.SRQ != nil:
+		c.serverRequest(p.SRQ)
+	}
+	return true
+}
+
+// send queues a frame from the reader goroutine, waiting for room.
+func (c *conn) send(data []byte) {
+	select {
+	case c.out <- outFrame{data: data}:
+	case <-c.ctx.Done():
+	}
+}
+
+// push queues a frame from another goroutine without waiting: a full queue
+// means a slow consumer, which is disconnected (what it misses that matters
+// is in its durable queue).
+func (c *conn) push(data []byte) {
+	if c.ctx.Err() != nil {
+		return
+	}
+	select {
+	case c.out <- outFrame{data: data}:
+	default:
+		c.srv.metrics.slowConsumer()
+		c.closeWith(closeSlow, "slow consumer")
+	}
+}
+
+// wake tells the delivery loop to read the queue again.
+func (c *conn) wake() {
+	select {
+	case c.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// closeAfter queues a close frame behind what is already queued (reader only).
+func (c *conn) closeAfter(code int, reason string) {
+	select {
+	case c.out <- outFrame{closeCode: code, reason: reason}:
+	case <-c.ctx.Done():
+	}
+}
+
+// closeWith closes the connection now, from any goroutine.
+func (c *conn) closeWith(code int, reason string) {
+	c.closeOnce.Do(func() {
+		msg := websocket.FormatCloseMessage(code, reason)
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+		c.cancel()
+		_ = c.ws.Close()
+	})
+}
+
+func (c *conn) writeLoop() {
+	defer c.wg.Done()
+	defer c.cancel()
+	ping := time.NewTicker(c.srv.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case f := <-c.out:
+			if f.closeCode != 0 {
+				c.closeWith(f.closeCode, f.reason)
+				return
+			}
+			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.ws.WriteMessage(websocket.TextMessage, f.data); err != nil {
+				c.closeWith(closeGoingAway, "write failed")
+				return
+			}
+			c.srv.metrics.packetOut()
+			if f.ackOnWrite {
+				if err := c.srv.core.Written(c.ctx, c.user, f.seq); err != nil && !errors.Is(err, context.Canceled) {
+					// Not fatal: the item is sent again at the next login.
+					c.log.Warn("removing written item", "user", c.user, "seq", f.seq, "err", err)
+				}
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				c.closeWith(closeGoingAway, "ping failed")
+				return
+			}
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// deliveryLoop writes the user's queue to the socket in order: everything
+// pending at login, then whatever arrives (Hub.Notify wakes it).
+func (c *conn) deliveryLoop() {
+	defer c.wg.Done()
+	var cursor uint64
+	for {
+		items, err := c.srv.core.Pending(c.ctx, c.user, cursor, deliveryBatch)
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return
+			}
+			c.log.Error("reading delivery queue", "user", c.user, "err", err)
+			select {
+			case <-time.After(retryPending):
+				continue
+			case <-c.ctx.Done():
+				return
+			}
+		}
+		for _, it := range items {
+			select {
+			case c.out <- outFrame{data: it.Payload, seq: it.Seq, ackOnWrite: it.AckOnWrite}:
+				cursor = it.Seq
+			case <-c.ctx.Done():
+				return
+			}
+		}
+		if len(items) == deliveryBatch {
+			continue
+		}
+		select {
+		case <-c.wakeCh:
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}

@@ -1,0 +1,69 @@
+package lempside
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the LEMP side's Prometheus collectors (lempgw_ prefix).
+type metrics struct {
+	connections prometheus.Gauge
+	logins      *prometheus.CounterVec
+	packetsIn   *prometheus.CounterVec
+	packetsOut  prometheus.Counter
+	errors      *prometheus.CounterVec
+	messages    *prometheus.CounterVec
+	slow        prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, hub *Hub) (*metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &metrics{
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "lempgw_lemp_connections",
+			Help: "Open LEMP websocket connections."}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lempgw_logins_total",
+			Help: "LEMP logins by result (ok, failed)."}, []string{"result"}),
+		packetsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lempgw_packets_in_total",
+			Help: "LEMP packets received by type (rq, m, srq)."}, []string{"type"}),
+		packetsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "lempgw_packets_out_total",
+			Help: "LEMP frames written to clients."}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lempgw_errors_total",
+			Help: "LEMP error packets sent, by code."}, []string{"code"}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lempgw_messages_total",
+			Help: "LEMP messages submitted, by path and outcome (accepted, refused)."}, []string{"path", "outcome"}),
+		slow: prometheus.NewCounter(prometheus.CounterOpts{Name: "lempgw_slow_consumers_total",
+			Help: "Connections closed because their outbound queue was full."}),
+	}
+	sessions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lempgw_sessions",
+		Help: "Logged-in LEMP sessions on this node."}, func() float64 { return float64(hub.Count()) })
+	for _, c := range []prometheus.Collector{m.connections, m.logins, m.packetsIn, m.packetsOut, m.errors, m.messages, m.slow, sessions} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) login(ok bool) {
+	if ok {
+		m.logins.WithLabelValues("ok").Inc()
+	} else {
+		m.logins.WithLabelValues("failed").Inc()
+	}
+}
+
+func (m *metrics) packetIn(t string)    { m.packetsIn.WithLabelValues(t).Inc() }
+func (m *metrics) packetOut()           { m.packetsOut.Inc() }
+func (m *metrics) packetError(code int) { m.errors.WithLabelValues(strconv.Itoa(code)).Inc() }
+func (m *metrics) slowConsumer()        { m.slow.Inc() }
+
+func (m *metrics) message(accepted bool) {
+	if accepted {
+		m.messages.WithLabelValues("lemp", "accepted").Inc()
+	} else {
+		m.messages.WithLabelValues("lemp", "refused").Inc()
+	}
+}

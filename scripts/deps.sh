@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs from Debian's packages when it is missing
+# and we are root: redis-server. Safe to run again; prints what it does.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "deps: missing ${need[*]} and not root: install them (apt-get install ${need[*]}); tests that need them will skip" >&2
+  exit 0
+fi
+echo "deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Keep package scripts from starting system services we do not use.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+apt-get install -y -qq "${need[@]}" >/dev/null
