@@ -15,19 +15,19 @@ import (
 
 // Websocket close codes the gateway uses.
 const (
-	closeNormal      = websocket.CloseNormalClosure    // logout
-	closeGoingAway   = websocket.CloseGoingAway        // server shutdown
-	closeTooBig      = websocket.CloseMessageTooBig    // frame over lemp.max_packet_bytes
-	closeSlow        = websocket.ClosePolicyViolation  // outbound queue full (slow consumer)
-	closeConflict    = 4409                            // same user logged in elsewhere
-	closeAccountGone = 4404                            // account deleted
-	deliveryBatch    = 128                             // queue items read per store call
-	writeWait        = 10 * time.Second                // one frame's write deadline
-	closeGrace       = time.Second                     // close frame write deadline
-	retryPending     = time.Second                     // after a failed queue read
-	endTimeout       = 5 * time.Second                 // recording a session's end
-	minPingInterval  = time.Second                     // floor for Config.PingInterval
-	pongSlack        = 2                               // read deadline = slack * ping interval
+	closeNormal      = websocket.CloseNormalClosure   // logout
+	closeGoingAway   = websocket.CloseGoingAway       // server shutdown
+	closeTooBig      = websocket.CloseMessageTooBig   // frame over lemp.max_packet_bytes
+	closeSlow        = websocket.ClosePolicyViolation // outbound queue full (slow consumer)
+	closeConflict    = 4409                           // same user logged in elsewhere
+	closeAccountGone = 4404                           // account deleted
+	deliveryBatch    = 128                            // queue items read per store call
+	writeWait        = 10 * time.Second               // one frame's write deadline
+	closeGrace       = time.Second                    // close frame write deadline
+	retryPending     = time.Second                    // after a failed queue read
+	endTimeout       = 5 * time.Second                // recording a session's end
+	minPingInterval  = time.Second                    // floor for Config.PingInterval
+	pongSlack        = 2                              // read deadline = slack * ping interval
 )
 
 // outFrame is one entry of a connection's outbound queue.
