@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -151,4 +150,11 @@ func (c *Core) requireUser(ctx context.Context, name string) (state.User, *Error
 	return u, nil
 }
 
-func wrapf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+// NoSessions is the Local of a process that holds no LEMP sessions (the admin
+// subcommands): nobody is online, so everything is queued durably.
+type NoSessions struct{}
+
+func (NoSessions) Online(string) bool        { return false }
+func (NoSessions) Notify(string)             {}
+func (NoSessions) Push(string, []byte)       {}
+func (NoSessions) Disconnect(string, string) {}

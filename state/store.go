@@ -84,10 +84,12 @@ type Delivery struct {
 	// DedupeKey, when not empty, makes the delivery happen at most once per key
 	// (within DedupeTTL): a second Deliver with the same key writes nothing and
 	// reports a duplicate. The router uses sender + "\x00" + message id.
+	// A zero DedupeTTL keeps the key forever.
 	DedupeKey string
 	DedupeTTL time.Duration
 	// IndexTTL is how long (receiver, MsgID) -> From stays resolvable by Ack,
 	// counted from the delivery, whether or not the item was acknowledged since.
+	// Zero: forever. Items with an empty MsgID are not indexed.
 	IndexTTL time.Duration
 	Targets  []Target
 }
@@ -103,10 +105,12 @@ type Store interface {
 	GetUser(ctx context.Context, name string) (User, error)
 	// UpdateUser reads the user, calls fn and writes the result, atomically
 	// (retrying fn on concurrent change). An error from fn aborts and is returned.
+	// fn may run more than once; a changed Name is ignored.
 	UpdateUser(ctx context.Context, name string, fn func(*User) error) (User, error)
 	// DeleteUser removes the user, its followings (and the mirror follower
 	// entries), its block list and its delivery queue. Group membership is the
-	// caller's business (it must push events).
+	// caller's business (it must push events). ErrNotFound when there is no
+	// such user. The user's seq counter is kept (seqs are never reused).
 	DeleteUser(ctx context.Context, name string) error
 	ListUsers(ctx context.Context) ([]User, error) // sorted by name
 
@@ -130,14 +134,16 @@ type Store interface {
 	CreateGroup(ctx context.Context, g Group) error // ErrExists
 	GetGroup(ctx context.Context, id string) (Group, error)
 	// UpdateGroup is the atomic read-modify-write of one group, keeping the
-	// per-user membership index (UserGroups) in step with Members.
+	// per-user membership index (UserGroups) in step with Members. As with
+	// UpdateUser, fn may run more than once and a changed ID is ignored.
 	UpdateGroup(ctx context.Context, id string, fn func(*Group) error) (Group, error)
 	UserGroups(ctx context.Context, user string) ([]string, error) // ids of live groups and lists the user is a member of, sorted
 
 	// Delivery queues.
 	// Deliver writes every target's item, or (duplicate) none of them.
 	Deliver(ctx context.Context, d Delivery) (duplicate bool, err error)
-	// Pending returns up to limit items of user's queue with Seq > after, in Seq order.
+	// Pending returns up to limit items of user's queue with Seq > after, in Seq
+	// order; limit <= 0 means no limit.
 	Pending(ctx context.Context, user string, after uint64, limit int) ([]Item, error)
 	// Ack removes the queue item that msgID names for user and returns who sent
 	// it. When two senders used the same id for one receiver, the latest

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/lempgw/lempgw/bridge"
+	"github.com/lempgw/lempgw/lempside"
+)
+
+// shutdownTimeout bounds the graceful shutdown.
+const shutdownTimeout = 10 * time.Second
+
+// runServe runs the gateway until ctx is done, then shuts down gracefully:
+// stop accepting, close connections (1001), close the store.
+func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := ensureAdmin(ctx, st, cfg.Auth, log); err != nil {
+		return err
+	}
+	if !cfg.XMPP.Enabled() {
+		log.Info("xmpp bridging off", "reason", "xmpp.component_address is empty")
+	} else {
+		log.Warn("xmpp bridging is not built yet; running as a LEMP server only", "component_address", cfg.XMPP.ComponentAddress)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	hub := lempside.NewHub()
+	core, err := bridge.New(bridge.Config{
+		Store:     st,
+		Local:     hub,
+		Log:       log,
+		DedupeTTL: cfg.Delivery.DedupeTTL,
+		IndexTTL:  cfg.Delivery.IndexTTL,
+		Hash:      cfg.Auth.HashParams(),
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := lempside.NewServer(lempside.Config{
+		Listen:         cfg.LEMP.Listen,
+		Path:           cfg.LEMP.Path,
+		MaxPacketBytes: cfg.LEMP.MaxPacketBytes,
+		TLSCert:        cfg.LEMP.TLSCert,
+		TLSKey:         cfg.LEMP.TLSKey,
+		AllowedOrigins: cfg.LEMP.AllowedOrigins,
+		WriteQueue:     cfg.LEMP.WriteQueue,
+		PingInterval:   cfg.LEMP.PingInterval,
+		Registry:       reg,
+	}, core, hub, log)
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	opsLn, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	ops := &http.Server{
+		Handler:           newOpsHandler(reg, func(ctx context.Context) error { return st.Ping(ctx) }, cfg.HTTP.Pprof),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve() }()
+	go func() {
+		if err := ops.Serve(opsLn); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("ops http: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	log.Info("lempgw started", "version", versionString(), "lemp", srv.URL(), "ops", "http://"+opsLn.Addr().String(), "state", cfg.State.Backend)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	log.Info("lempgw stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("lemp shutdown", "err", err)
+	}
+	if err := ops.Shutdown(sctx); err != nil {
+		log.Warn("ops shutdown", "err", err)
+	}
+	log.Info("lempgw stopped")
+	return runErr
+}

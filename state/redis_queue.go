@@ -1,0 +1,194 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The Lua scripts. Each runs atomically on the server. Redis does not roll a
+// script back, so every check comes before the first write, and the "#!lua"
+// shebang (Redis 7.0) makes the server refuse a writing script up front when
+// it is out of memory rather than at its first write.
+var (
+	// deliverScript: KEYS[1] dedupe key, then per target seq, queue, index.
+	// ARGV: use-dedupe flag, dedupe TTL ms, index TTL ms, target count, then
+	// per target from, msgid, payload, ackonwrite. Returns 1, or 0 for a
+	// duplicate (nothing written).
+	deliverScript = redis.NewScript(`#!lua
+if ARGV[1] == '1' then
+  local ok
+  if ARGV[2] ~= '0' then
+    ok = redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2])
+  else
+    ok = redis.call('SET', KEYS[1], '1', 'NX')
+  end
+  if not ok then return 0 end
+end
+local n = tonumber(ARGV[4])
+for i = 0, n - 1 do
+  local k, a = 2 + 3 * i, 5 + 4 * i
+  local seq = string.format('%d', redis.call('INCR', KEYS[k]))
+  redis.call('XADD', KEYS[k + 1], '0-' .. seq,
+    'from', ARGV[a], 'msgid', ARGV[a + 1], 'payload', ARGV[a + 2], 'ackonwrite', ARGV[a + 3])
+  if ARGV[a + 1] ~= '' then
+    local v = seq .. '\n' .. ARGV[a]
+    if ARGV[3] ~= '0' then
+      redis.call('SET', KEYS[k + 2], v, 'PX', ARGV[3])
+    else
+      redis.call('SET', KEYS[k + 2], v)
+    end
+  end
+end
+return 1
+`)
+
+	// ackScript: KEYS[1] index entry, KEYS[2] queue. Deletes the item the
+	// index names (it may be gone already) and returns the sender, or nil.
+	// The index entry itself stays until its TTL.
+	ackScript = redis.NewScript(`#!lua
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local nl = string.find(v, '\n', 1, true)
+if not nl then return redis.error_reply('corrupt message index entry') end
+redis.call('XDEL', KEYS[2], '0-' .. string.sub(v, 1, nl - 1))
+return string.sub(v, nl + 1)
+`)
+
+	// createGroupScript: KEYS[1] group, KEYS[2..] the members' ug sets.
+	// ARGV: group JSON, group id. Returns 1, or 0 when the id is taken.
+	createGroupScript = redis.NewScript(`#!lua
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+for i = 2, #KEYS do redis.call('SADD', KEYS[i], ARGV[2]) end
+return 1
+`)
+
+	// renameScript: KEYS[1] followings hash; ARGV pairs of followee, nick.
+	// Sets the nick of the followees already in the hash.
+	renameScript = redis.NewScript(`#!lua
+for i = 1, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return 0
+`)
+
+	allScripts = []*redis.Script{deliverScript, ackScript, createGroupScript, renameScript}
+)
+
+// Deliver is one EVALSHA of deliverScript: one round trip whatever the
+// number of targets.
+func (r *Redis) Deliver(ctx context.Context, d Delivery) (bool, error) {
+	if d.DedupeKey == "" && len(d.Targets) == 0 {
+		return false, nil
+	}
+	keys := make([]string, 0, 1+3*len(d.Targets))
+	args := make([]any, 0, 4+4*len(d.Targets))
+	if d.DedupeKey != "" {
+		keys = append(keys, r.dedupeKey(d.DedupeKey))
+		args = append(args, "1")
+	} else {
+		keys = append(keys, r.dedupeKey("")) // unused
+		args = append(args, "0")
+	}
+	args = append(args, ttlMillis(d.DedupeTTL), ttlMillis(d.IndexTTL), len(d.Targets))
+	for _, t := range d.Targets {
+		keys = append(keys, r.seqKey(t.Receiver), r.queueKey(t.Receiver), r.indexKey(t.Receiver, t.Item.MsgID))
+		aow := "0"
+		if t.Item.AckOnWrite {
+			aow = "1"
+		}
+		payload := t.Item.Payload
+		if payload == nil {
+			payload = []byte{}
+		}
+		args = append(args, t.Item.From, t.Item.MsgID, payload, aow)
+	}
+	n, err := deliverScript.Run(ctx, r.rdb, keys, args...).Int64()
+	if err != nil {
+		return false, r.wrap("deliver", err)
+	}
+	return n == 0, nil
+}
+
+func (r *Redis) Pending(ctx context.Context, user string, after uint64, limit int) ([]Item, error) {
+	if after == math.MaxUint64 {
+		return []Item{}, nil
+	}
+	start := "-"
+	if after > 0 {
+		start = "(0-" + strconv.FormatUint(after, 10)
+	}
+	var msgs []redis.XMessage
+	var err error
+	if limit > 0 {
+		msgs, err = r.rdb.XRangeN(ctx, r.queueKey(user), start, "+", int64(limit)).Result()
+	} else {
+		msgs, err = r.rdb.XRange(ctx, r.queueKey(user), start, "+").Result()
+	}
+	if err != nil {
+		return nil, r.wrap("pending", err)
+	}
+	items := make([]Item, 0, len(msgs))
+	for _, m := range msgs {
+		it, err := parseItem(m)
+		if err != nil {
+			return nil, fmt.Errorf("state: corrupt queue item %s of %q: %w", m.ID, user, err)
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+func parseItem(m redis.XMessage) (Item, error) {
+	ms, seqStr, ok := strings.Cut(m.ID, "-")
+	if !ok || ms != "0" {
+		return Item{}, errors.New("unexpected stream id")
+	}
+	seq, err := strconv.ParseUint(seqStr, 10, 64)
+	if err != nil {
+		return Item{}, err
+	}
+	str := func(f string) string { s, _ := m.Values[f].(string); return s }
+	var payload []byte
+	if s := str("payload"); s != "" {
+		payload = []byte(s)
+	}
+	return Item{
+		Seq:        seq,
+		From:       str("from"),
+		MsgID:      str("msgid"),
+		Payload:    payload,
+		AckOnWrite: str("ackonwrite") == "1",
+	}, nil
+}
+
+// Ack is one EVALSHA of ackScript.
+func (r *Redis) Ack(ctx context.Context, user, msgID string) (string, error) {
+	from, err := ackScript.Run(ctx, r.rdb, []string{r.indexKey(user, msgID), r.queueKey(user)}).Text()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("message %q of %q: %w", msgID, user, ErrNotFound)
+	}
+	if err != nil {
+		return "", r.wrap("ack", err)
+	}
+	return from, nil
+}
+
+func (r *Redis) Remove(ctx context.Context, user string, seq uint64) error {
+	return r.wrap("remove", r.rdb.XDel(ctx, r.queueKey(user), "0-"+strconv.FormatUint(seq, 10)).Err())
+}
+
+func (r *Redis) QueueLen(ctx context.Context, user string) (int, error) {
+	n, err := r.rdb.XLen(ctx, r.queueKey(user)).Result()
+	if err != nil {
+		return 0, r.wrap("queue length", err)
+	}
+	return int(n), nil
+}
