@@ -45,11 +45,12 @@ type Config struct {
 
 // Core is the routing core: every LEMP request and message goes through it.
 type Core struct {
-	store state.Store
-	local Local
-	log   *slog.Logger
-	now   func() time.Time
-	cfg   Config
+	store  state.Store
+	local  Local
+	remote Remote // nil while XMPP bridging is off
+	log    *slog.Logger
+	now    func() time.Time
+	cfg    Config
 }
 
 // New checks cfg and returns a Core.

@@ -40,7 +40,7 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 	m.SR, m.DM, m.NM, m.E = nil, nil, nil, nil
 
 	if IsJID(m.R) {
-		return errBridgingOff
+		return c.sendRemote(ctx, "m\x00"+from+"\x00"+m.ID, m)
 	}
 	var targets []state.Target
 	var receivers []string
@@ -150,9 +150,6 @@ func (c *Core) Receipt(ctx context.Context, user string, m *Message) *Error {
 	if sender == user {
 		return nil // a self-message: nobody else to tell
 	}
-	if IsJID(sender) {
-		return errBridgingOff
-	}
 	st := m.ST
 	if st == 0 {
 		st = Millis(c.nowMs())
@@ -169,6 +166,9 @@ func (c *Core) Receipt(ctx context.Context, user string, m *Message) *Error {
 	kind := "dm"
 	if out.NM != nil {
 		kind = "nm"
+	}
+	if IsJID(sender) {
+		return c.sendRemote(ctx, kind+"\x00"+user+"\x00"+ref.ID, out)
 	}
 	dup, err := c.store.Deliver(ctx, state.Delivery{
 		DedupeKey: kind + "\x00" + user + "\x00" + ref.ID,

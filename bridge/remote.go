@@ -1,0 +1,147 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+
+	"github.com/lempgw/lempgw/state"
+)
+
+// OutboundQueue is the durable queue of frames for Jabber users. Its name
+// has an '@', which no username can have, so it can not collide with a user's
+// queue. The XMPP side drains it in order and removes an item only once the
+// server has provably received it.
+const OutboundQueue = "@xmpp"
+
+// Remote is what the core needs from the XMPP side. Implemented by xmppside.
+type Remote interface {
+	// Notify wakes the sender of OutboundQueue: there are new items.
+	Notify()
+	// CheckAddress says why addr (a LEMP address with '@') is not a usable
+	// Jabber address, or nil.
+	CheckAddress(addr string) error
+}
+
+// SetRemote turns XMPP bridging on: messages to Jabber users are queued on
+// OutboundQueue and r is woken. Call before serving.
+func (c *Core) SetRemote(r Remote) { c.remote = r }
+
+// sendRemote queues m (already checked and normalised) for a Jabber user.
+func (c *Core) sendRemote(ctx context.Context, dedupeKey string, m *Message) *Error {
+	if c.remote == nil {
+		return errBridgingOff
+	}
+	if err := c.remote.CheckAddress(m.R); err != nil {
+		return Errorf(CodeBadRequest, "bad Jabber address %q: %v", m.R, err)
+	}
+	dup, err := c.store.Deliver(ctx, state.Delivery{
+		DedupeKey: dedupeKey,
+		DedupeTTL: c.cfg.DedupeTTL,
+		Targets: []state.Target{{Receiver: OutboundQueue, Item: state.Item{
+			From: m.S, Payload: Frame{M: m}.Encode(), AckOnWrite: true,
+		}}},
+	})
+	if err != nil {
+		return c.storeErr(ctx, "deliver outbound", err)
+	}
+	if !dup {
+		c.remote.Notify()
+	}
+	return nil
+}
+
+// Inbound accepts a message from a Jabber user (m.S is its bare JID, m.R a
+// local username): it is made durable in the receiver's queue, de-duplicated
+// by (sender, id), like a LEMP message. A message from a JID the receiver
+// blocked is dropped silently. The error maps to a stanza error.
+func (c *Core) Inbound(ctx context.Context, m *Message) *Error {
+	if m.R == "" || m.S == "" || !IsJID(m.S) {
+		return Errorf(CodeBadRequest, "inbound message needs a JID sender and a local receiver")
+	}
+	r := FoldUsername(m.R)
+	if _, err := c.store.GetUser(ctx, r); errors.Is(err, state.ErrNotFound) {
+		return Errorf(CodeNotFound, "no user %s", m.R)
+	} else if err != nil {
+		return c.storeErr(ctx, "get user", err)
+	}
+	m.R = r
+	if m.DM != nil || m.NM != nil {
+		return c.inboundReceipt(ctx, m)
+	}
+	if m.T == "" {
+		m.T = TypeText
+	}
+	if m.ST == 0 {
+		m.ST = Millis(c.nowMs())
+	}
+	m.P, m.SC, m.PC = m.P.Norm(), FlagOff, m.PC.Norm()
+	dedupe := ""
+	if m.ID == "" {
+		m.ID = randomID()
+	} else {
+		dedupe = "m\x00" + m.S + "\x00" + m.ID
+	}
+	blocked, err := c.store.IsBlocked(ctx, r, m.S)
+	if err != nil {
+		return c.storeErr(ctx, "is blocked", err)
+	}
+	var targets []state.Target
+	if !blocked && (m.P.On() || c.local.Online(r)) {
+		targets = []state.Target{{Receiver: r, Item: state.Item{
+			From: m.S, MsgID: m.ID, Payload: Frame{M: m}.Encode(), AckOnWrite: !m.PC.On(),
+		}}}
+	}
+	dup, err := c.store.Deliver(ctx, state.Delivery{
+		DedupeKey: dedupe, DedupeTTL: c.cfg.DedupeTTL, IndexTTL: c.cfg.IndexTTL, Targets: targets,
+	})
+	if err != nil {
+		return c.storeErr(ctx, "deliver", err)
+	}
+	if !dup && len(targets) > 0 {
+		c.local.Notify(r)
+	}
+	return nil
+}
+
+// inboundReceipt routes a Jabber user's delivered/displayed receipt to the
+// local user who sent the message.
+func (c *Core) inboundReceipt(ctx context.Context, m *Message) *Error {
+	if blocked, err := c.store.IsBlocked(ctx, m.R, m.S); err != nil {
+		return c.storeErr(ctx, "is blocked", err)
+	} else if blocked {
+		return nil
+	}
+	if m.ST == 0 {
+		m.ST = Millis(c.nowMs())
+	}
+	kind, ref := "dm", m.DM
+	if ref == nil {
+		kind, ref = "nm", m.NM
+	}
+	if m.ID == "" {
+		m.ID = ref.ID
+	}
+	out := &Message{ID: m.ID, S: m.S, R: m.R, ST: m.ST, DM: m.DM, NM: m.NM}
+	dup, err := c.store.Deliver(ctx, state.Delivery{
+		DedupeKey: kind + "\x00" + m.S + "\x00" + ref.ID,
+		DedupeTTL: c.cfg.DedupeTTL,
+		Targets: []state.Target{{Receiver: m.R, Item: state.Item{
+			From: m.S, Payload: Frame{M: out}.Encode(), AckOnWrite: true,
+		}}},
+	})
+	if err != nil {
+		return c.storeErr(ctx, "deliver receipt", err)
+	}
+	if !dup {
+		c.local.Notify(m.R)
+	}
+	return nil
+}
+
+func randomID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
