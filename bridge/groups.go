@@ -52,7 +52,9 @@ func (c *Core) create(ctx context.Context, actor string, kind state.GroupKind, s
 	if len(spec.Name) > MaxProfileBytes || len(spec.Picture) > MaxProfileBytes {
 		return Errorf(CodeTooLarge, "name or picture over %d bytes", MaxProfileBytes)
 	}
-	if _, err := c.store.GetUser(ctx, spec.ID); err == nil {
+	// Folded: a message to "ALICE" goes to the user alice, so a group
+	// "ALICE" could never be reached.
+	if _, err := c.store.GetUser(ctx, FoldUsername(spec.ID)); err == nil {
 		return Errorf(CodeConflict, "%s is a username", spec.ID)
 	}
 	except := ""

@@ -51,6 +51,8 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// writerDone is closed when writeLoop returns.
+	writerDone chan struct{}
 
 	closeOnce sync.Once
 	user      string // set once at login, read by the reader goroutine only
@@ -67,6 +69,8 @@ func newConn(s *Server, ws *websocket.Conn, log *slog.Logger) *conn {
 		wakeCh: make(chan struct{}, 1),
 		ctx:    ctx,
 		cancel: cancel,
+
+		writerDone: make(chan struct{}),
 	}
 }
 
@@ -74,7 +78,15 @@ func newConn(s *Server, ws *websocket.Conn, log *slog.Logger) *conn {
 func (c *conn) run() {
 	c.wg.Add(1)
 	go c.writeLoop()
-	c.readLoop()
+	if c.readLoop() {
+		// A close frame is queued (logout, packet too large): let the
+		// writer send what is before it and the close frame itself, or
+		// cancelling now could drop them.
+		select {
+		case <-c.writerDone:
+		case <-time.After(writeWait + closeGrace):
+		}
+	}
 	c.cancel()
 	c.wg.Wait()
 	_ = c.ws.Close()
@@ -86,7 +98,9 @@ func (c *conn) run() {
 	c.log.Debug("connection closed", "user", c.user)
 }
 
-func (c *conn) readLoop() {
+// readLoop reads frames until the connection ends; it reports whether it
+// queued a close frame (logout, frame too large) for the writer to send.
+func (c *conn) readLoop() (closeQueued bool) {
 	limit := int64(c.srv.cfg.MaxPacketBytes)
 	deadline := c.srv.cfg.PingInterval * pongSlack
 	_ = c.ws.SetReadDeadline(time.Now().Add(deadline))
@@ -96,27 +110,32 @@ func (c *conn) readLoop() {
 	for {
 		mt, r, err := c.ws.NextReader()
 		if err != nil {
-			return
+			return false
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(deadline))
 		// Read one byte past the limit: gorilla's own limit would close the
 		// socket before the 413 error packet could be written.
 		buf, err := io.ReadAll(io.LimitReader(r, limit+1))
 		if err != nil {
-			return
+			return false
 		}
 		if int64(len(buf)) > limit {
 			c.srv.metrics.packetError(bridge.CodeTooLarge)
 			c.send(errorFrame("", false, bridge.Errorf(bridge.CodeTooLarge, "packet over %d bytes", limit)))
+			// Read the rest of the frame (for a bounded time) before the
+			// close: closing a socket with unread input resets the
+			// connection, and the client may lose the 413 and the close.
+			_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+			_, _ = io.Copy(io.Discard, r)
 			c.closeAfter(closeTooBig, "packet too large")
-			return
+			return true
 		}
 		if mt != websocket.TextMessage {
 			c.send(errorFrame("", false, bridge.Errorf(bridge.CodeBadRequest, "LEMP packets are text frames")))
 			continue
 		}
 		if !c.handle(buf) {
-			return
+			return true // logout
 		}
 	}
 }
@@ -198,6 +217,7 @@ func (c *conn) closeWith(code int, reason string) {
 
 func (c *conn) writeLoop() {
 	defer c.wg.Done()
+	defer close(c.writerDone)
 	defer c.cancel()
 	ping := time.NewTicker(c.srv.cfg.PingInterval)
 	defer ping.Stop()
@@ -215,7 +235,12 @@ func (c *conn) writeLoop() {
 			}
 			c.srv.metrics.packetOut()
 			if f.ackOnWrite {
-				if err := c.srv.core.Written(c.ctx, c.user, f.seq); err != nil && !errors.Is(err, context.Canceled) {
+				// The frame is written: remove it even if the connection is
+				// closing now, or it would be sent again at the next login.
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), writeWait)
+				err := c.srv.core.Written(ctx, c.user, f.seq)
+				cancel()
+				if err != nil && !errors.Is(err, context.Canceled) {
 					// Not fatal: the item is sent again at the next login.
 					c.log.Warn("removing written item", "user", c.user, "seq", f.seq, "err", err)
 				}

@@ -24,10 +24,10 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 var cheapHash = bridge.HashParams{MemoryKiB: 64, Time: 1, Threads: 1}
 
 // backends are the stores every protocol test runs on.
-func backends() map[string]func(t *testing.T) state.Store {
-	return map[string]func(t *testing.T) state.Store{
-		"memory": func(t *testing.T) state.Store { return state.NewMemory() },
-		"redis": func(t *testing.T) state.Store {
+func backends() map[string]func(t testing.TB) state.Store {
+	return map[string]func(t testing.TB) state.Store{
+		"memory": func(t testing.TB) state.Store { return state.NewMemory() },
+		"redis": func(t testing.TB) state.Store {
 			s, err := state.NewRedis(context.Background(), state.RedisConfig{URL: testenv.RedisURL(t), KeyPrefix: testenv.UniquePrefix(t)})
 			if err != nil {
 				t.Fatal(err)
@@ -56,7 +56,7 @@ type gateway struct {
 	Hub   *lempside.Hub
 }
 
-func startGateway(t *testing.T, st state.Store, cfg lempside.Config) *gateway {
+func startGateway(t testing.TB, st state.Store, cfg lempside.Config) *gateway {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	hub := lempside.NewHub()
@@ -90,7 +90,7 @@ func startGateway(t *testing.T, st state.Store, cfg lempside.Config) *gateway {
 }
 
 // user creates an account.
-func (g *gateway) user(t *testing.T, name string, admin bool) {
+func (g *gateway) user(t testing.TB, name string, admin bool) {
 	t.Helper()
 	if e := g.Core.CreateUser(context.Background(), name, name+"-token", admin); e != nil {
 		t.Fatalf("create user %s: %v", name, e)
