@@ -145,3 +145,18 @@ func randomID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// Bounce tells local user that its message msgID to the Jabber user remote
+// failed after it was accepted: {"m":{"id":msgID,"s":remote,"r":user,"e":{..}}},
+// queued durably.
+func (c *Core) Bounce(ctx context.Context, user, msgID, remote string, e *Error) *Error {
+	m := &Message{ID: msgID, S: remote, R: user, ST: Millis(c.nowMs()), E: e}
+	_, err := c.store.Deliver(ctx, state.Delivery{Targets: []state.Target{{Receiver: user, Item: state.Item{
+		From: remote, Payload: Frame{M: m}.Encode(), AckOnWrite: true,
+	}}}})
+	if err != nil {
+		return c.storeErr(ctx, "deliver bounce", err)
+	}
+	c.local.Notify(user)
+	return nil
+}

@@ -1,0 +1,8 @@
+// Package xmppside is the gateway's XMPP side: an XEP-0114 external component
+// of an existing ejabberd or Prosody. One supervised stream per component
+// domain (redialled with backoff, kept alive with XEP-0199 pings), one
+// handler that reads each stanza once and never returns an error to the
+// stream, bounded workers sharded by sender so order holds per conversation,
+// and a sender that drains the durable outbound queue in order, removing a
+// stanza only once a barrier ping proves the server read it.
+package xmppside
