@@ -14,6 +14,7 @@ import (
 
 	"github.com/lempgw/lempgw/bridge"
 	"github.com/lempgw/lempgw/lempside"
+	"github.com/lempgw/lempgw/xmppside"
 )
 
 // shutdownTimeout bounds the graceful shutdown.
@@ -32,8 +33,6 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	if !cfg.XMPP.Enabled() {
 		log.Info("xmpp bridging off", "reason", "xmpp.component_address is empty")
-	} else {
-		log.Warn("xmpp bridging is not built yet; running as a LEMP server only", "component_address", cfg.XMPP.ComponentAddress)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -50,6 +49,32 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 	if err != nil {
 		return err
+	}
+	var comp *xmppside.Component
+	if cfg.XMPP.Enabled() {
+		comp, err = xmppside.New(xmppside.Config{
+			Link: xmppside.LinkConfig{
+				Address: cfg.XMPP.ComponentAddress,
+				Domain:  cfg.XMPP.Domain,
+				Secret:  cfg.XMPP.Secret,
+			},
+			Core:     core,
+			Log:      log,
+			Registry: reg,
+		})
+		if err != nil {
+			return err
+		}
+		core.SetRemote(comp)
+	}
+	ready := func(ctx context.Context) error {
+		if err := st.Ping(ctx); err != nil {
+			return fmt.Errorf("state store: %w", err)
+		}
+		if comp != nil && !comp.Up() {
+			return fmt.Errorf("component link to %s is down", cfg.XMPP.ComponentAddress)
+		}
+		return nil
 	}
 	srv, err := lempside.NewServer(lempside.Config{
 		Listen:         cfg.LEMP.Listen,
@@ -73,10 +98,17 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	ops := &http.Server{
-		Handler:           newOpsHandler(reg, func(ctx context.Context) error { return st.Ping(ctx) }, cfg.HTTP.Pprof),
+		Handler:           newOpsHandler(reg, ready, cfg.HTTP.Pprof),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 
+	compCtx, stopComp := context.WithCancel(context.Background())
+	compDone := make(chan struct{})
+	if comp != nil {
+		go func() { defer close(compDone); comp.Run(compCtx) }()
+	} else {
+		close(compDone)
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve() }()
 	go func() {
@@ -98,6 +130,12 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("lemp shutdown", "err", err)
+	}
+	stopComp() // closes the component stream; queued stanzas stay in the store
+	select {
+	case <-compDone:
+	case <-sctx.Done():
+		log.Warn("component shutdown timed out")
 	}
 	if err := ops.Shutdown(sctx); err != nil {
 		log.Warn("ops shutdown", "err", err)
