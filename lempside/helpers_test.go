@@ -107,8 +107,8 @@ func (c *client) expectCloseSkipping(code int, allowed ...string) {
 				c.t.Fatalf("frame before close %d: %s", code, b)
 			}
 		case err := <-c.closed:
-			var ce *websocket.CloseError
-			if !asClose(err, &ce) || ce.Code != code {
+			ce, ok := err.(*websocket.CloseError)
+			if !ok || ce.Code != code {
 				c.t.Fatalf("closed with %v, want code %d", err, code)
 			}
 			return

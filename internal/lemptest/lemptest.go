@@ -87,10 +87,13 @@ func (g *Gateway) User(t testing.TB, name string, admin bool) {
 	}
 }
 
-// Client is a LEMP websocket client.
+// Client is a LEMP websocket client. Frames receives every frame the server
+// sends; Closed receives the read error (the close frame) once it closes.
 type Client struct {
 	t      testing.TB
 	WS     *websocket.Conn
+	Frames <-chan []byte
+	Closed <-chan error
 	frames chan []byte
 	closed chan error
 }
@@ -103,6 +106,7 @@ func (g *Gateway) Dial(t testing.TB) *Client {
 		t.Fatalf("dial %s: %v", g.URL, err)
 	}
 	c := &Client{t: t, WS: ws, frames: make(chan []byte, 4096), closed: make(chan error, 1)}
+	c.Frames, c.Closed = c.frames, c.closed
 	go func() {
 		for {
 			_, b, err := ws.ReadMessage()
