@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/lempgw/lempgw/state"
 )
@@ -16,6 +17,11 @@ type GroupSpec struct {
 	ID, Name, Picture string
 	Members           []string
 }
+
+// foldID is the canonical form of a group or broadcast id: lower case, as
+// usernames and XMPP room names are, so that an id can equal neither a
+// username nor another id in another case.
+func foldID(id string) string { return strings.ToLower(id) }
 
 func kindName(k state.GroupKind) string {
 	if k == state.KindBroadcast {
@@ -43,6 +49,7 @@ func (c *Core) members(ctx context.Context, names []string, except string) ([]st
 // create makes a group (the actor is owner, admin and first member) or a
 // broadcast list (the actor is owner, not a member).
 func (c *Core) create(ctx context.Context, actor string, kind state.GroupKind, spec GroupSpec) *Error {
+	spec.ID = foldID(spec.ID)
 	if IsJID(spec.ID) {
 		return errBridgingOff
 	}
@@ -54,7 +61,7 @@ func (c *Core) create(ctx context.Context, actor string, kind state.GroupKind, s
 	}
 	// Folded: a message to "ALICE" goes to the user alice, so a group
 	// "ALICE" could never be reached.
-	if _, err := c.store.GetUser(ctx, FoldUsername(spec.ID)); err == nil {
+	if _, err := c.store.GetUser(ctx, spec.ID); err == nil {
 		return Errorf(CodeConflict, "%s is a username", spec.ID)
 	}
 	except := ""
@@ -98,6 +105,7 @@ func (c *Core) event(ctx context.Context, to []string, g *GroupInfo) {
 
 // update runs fn on the group atomically after the common checks.
 func (c *Core) update(ctx context.Context, id string, kind state.GroupKind, fn func(g *state.Group) *Error) (state.Group, *Error) {
+	id = foldID(id)
 	var fnErr *Error
 	g, err := c.store.UpdateGroup(ctx, id, func(g *state.Group) error {
 		if fnErr = c.check(g, kind); fnErr == nil {
@@ -122,6 +130,7 @@ func (c *Core) update(ctx context.Context, id string, kind state.GroupKind, fn f
 
 // read returns a group after the common checks.
 func (c *Core) read(ctx context.Context, id string, kind state.GroupKind) (state.Group, *Error) {
+	id = foldID(id)
 	g, err := c.store.GetGroup(ctx, id)
 	if errors.Is(err, state.ErrNotFound) {
 		return g, Errorf(CodeNotFound, "%s %s not found", kindName(kind), id)

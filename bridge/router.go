@@ -68,7 +68,7 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 			item(r, Frame{M: m}.Encode())
 		}
 	case errors.Is(err, state.ErrNotFound):
-		g, err := c.store.GetGroup(ctx, m.R)
+		g, err := c.store.GetGroup(ctx, r)
 		if errors.Is(err, state.ErrNotFound) {
 			return Errorf(CodeNotFound, "unknown receiver %s", m.R)
 		}
@@ -78,6 +78,7 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 		if g.Terminated {
 			return Errorf(CodeForbidden, "group terminated")
 		}
+		m.R = g.ID
 		switch g.Kind {
 		case state.KindBroadcast:
 			if g.Owner != from {
@@ -168,10 +169,10 @@ func (c *Core) Receipt(ctx context.Context, user string, m *Message) *Error {
 		kind = "nm"
 	}
 	if IsJID(sender) {
-		return c.sendRemote(ctx, kind+"\x00"+user+"\x00"+ref.ID, out)
+		return c.sendRemote(ctx, kind+"\x00"+user+"\x00"+sender+"\x00"+ref.ID, out)
 	}
 	dup, err := c.store.Deliver(ctx, state.Delivery{
-		DedupeKey: kind + "\x00" + user + "\x00" + ref.ID,
+		DedupeKey: kind + "\x00" + user + "\x00" + sender + "\x00" + ref.ID,
 		DedupeTTL: c.cfg.DedupeTTL,
 		Targets: []state.Target{{Receiver: sender, Item: state.Item{
 			From: user, Payload: Frame{M: out}.Encode(), AckOnWrite: true,

@@ -330,3 +330,25 @@ func TestDeletedUserLeavesGroups(t *testing.T) {
 		c.quiet(short)
 	})
 }
+
+// Group ids are case-folded like usernames: a group "Team" takes "team", so a
+// user "team" can not be created beside it (it would capture the group's
+// messages), and "TEAM" addresses the group.
+func TestGroupIDsAreCaseFolded(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, g *gateway) {
+		g.users(t, "alice", "bob")
+		g.user(t, "root", true)
+		a := g.login(t, "alice")
+		b := g.login(t, "bob")
+		root := g.login(t, "root")
+		a.act("c1", `"g":{"t":"c","i":"Team","m":["bob"]}`, ev("c", "team", "alice", ""))
+		b.expect(ev("c", "team", "alice", ""))
+		b.fail("c2", `"g":{"t":"c","i":"tEAM"}`, 409)
+		root.fail("a1", `"ad":{"c":"cr","i":"team","t":"x"}`, 409)
+		a.send(`{"m":{"id":"m1","r":"TEAM","c":"to the group"}}`)
+		a.expect(sr("m1", "alice"))
+		b.expect(`{"m":{"id":"m1","s":"alice","r":"team","t":"t","c":"to the group","st":"*","p":"1","sc":"1","pc":"1"}}`)
+		b.rq("i1", `"g":{"t":"ad","i":"TeAm"}`) // reads work in any case
+		b.expect(`{"rp":{"id":"i1","g":{"i":"team","ad":["alice"]}}}`)
+	})
+}
