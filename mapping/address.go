@@ -105,6 +105,9 @@ func (a Addresser) IsLocalDomain(domain string) bool {
 		return true
 	}
 	// IDN: the configured domain may be in A-label form, JIDs hold U-labels.
+	if !strings.Contains(strings.ToLower(d), "xn--") {
+		return false
+	}
 	if n, err := newJID("", d, ""); err == nil {
 		return n.Domainpart() == domain
 	}

@@ -126,6 +126,9 @@ var parseAddressCases = []struct{ in, want string }{
 	{"a:b@example.org", ""},
 	{"bob@exa mple.org", ""},
 	{"bob@a@b", ""},
+	{"0@..", ""}, // fuzz: mellium strips one final dot and keeps "." as a domain
+	{"bob@example..org", ""},
+	{"bob@.example.org", ""},
 	{"\u200b@example.org", ""},
 	{"bob@example.org\x00", ""},
 	{"bob\xff@example.org", ""},

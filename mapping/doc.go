@@ -11,7 +11,7 @@
 //
 // # Messages
 //
-// The rows of docs/mapping (../shared/mapping.md) this package implements:
+// The rows of the project's mapping table (shared/mapping.md) implemented here:
 //
 //	LEMP                         XMPP
 //	t "t", c text                <message type="chat" id=ID><body>text</body><origin-id id=ID/>
@@ -22,6 +22,9 @@
 //	pc "1" (or absent)           XEP-0184 <request/> + XEP-0333 <markable/>
 //	dm {id}                      XEP-0184 <received id=.../> (inbound: also XEP-0333 <received/>)
 //	nm {id}                      XEP-0333 <displayed id=.../> (inbound: also <acknowledged/>)
+//
+// Message.UnmarshalXML reads a stanza's <error/> leniently (a by attribute
+// mellium's JID parser rejects is dropped instead of failing the stanza).
 //
 // Groups (MUC) are not mapped here yet: FromStanza reports groupchat
 // messages as KindIgnorable.

@@ -45,7 +45,7 @@ type Message struct {
 	MarkRecv  *Ref          `xml:"urn:xmpp:chat-markers:0 received"`
 	Displayed *Ref          `xml:"urn:xmpp:chat-markers:0 displayed"`
 	Acked     *Ref          `xml:"urn:xmpp:chat-markers:0 acknowledged"`
-	Error     *stanza.Error `xml:"error"`
+	Error     *stanza.Error `xml:"error"` // decoded leniently: see UnmarshalXML
 }
 
 // Body is a <body/>, with its language when it has one.

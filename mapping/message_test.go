@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
 
 	"github.com/lempgw/lempgw/bridge"
 )
@@ -192,6 +193,16 @@ var fromStanzaCases = []struct {
 		`<message from="bob@nowhere.example" to="alice@lemp.example.org/lemp" type="error" id="m1">` +
 			`<error type="cancel"><remote-server-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></message>`,
 		KindError, &bridge.Message{ID: "m1", ST: 1763850000000, E: &bridge.Error{Code: 404, Desc: "remote-server-not-found"}}},
+	{"error with a by the JID parser refuses and an application condition first",
+		`<message from="bob@example.org" to="alice@lemp.example.org" type="error" id="m1">` +
+			`<error type="wait" by="bob@example.org/"><too-many xmlns="urn:example:app"/>` +
+			`<resource-constraint xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>` +
+			`<text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas" xml:lang="fr">trop</text>` +
+			`<text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">too many</text></error></message>`,
+		KindError, &bridge.Message{ID: "m1", ST: 1763850000000, E: &bridge.Error{Code: 429, Desc: "too many"}}},
+	{"error with an unknown condition",
+		`<message type="error" id="m1"><error type="cancel"><made-up xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></message>`,
+		KindError, &bridge.Message{ID: "m1", ST: 1763850000000, E: &bridge.Error{Code: 500, Desc: "made-up"}}},
 	{"error without error element",
 		`<message from="bob@example.org" to="alice@lemp.example.org" type="error" id="m1"/>`,
 		KindError, &bridge.Message{ID: "m1", ST: 1763850000000, E: &bridge.Error{Code: 503, Desc: "the message was not delivered"}}},
@@ -318,5 +329,35 @@ func TestMediaType(t *testing.T) {
 		if got := MediaType(u); got != want {
 			t.Errorf("MediaType(%q) = %q, want %q", u, got, want)
 		}
+	}
+}
+
+func TestErrorElement(t *testing.T) {
+	raw := `<message type="error" id="m1"><error type="cancel" by="☃@example.org"><gone xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">xmpp:bob@example.net</gone>` +
+		`<text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas" xml:lang="en">moved</text></error></message>`
+	var m Message
+	if err := xml.Unmarshal([]byte(raw), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Error == nil || m.Error.Type != "cancel" || m.Error.Condition != "gone" || m.Error.Text["en"] != "moved" || m.Error.By.String() != "" {
+		t.Fatalf("decoded %+v", m.Error)
+	}
+	if m.XMLName.Local != "message" || m.ID != "m1" {
+		t.Errorf("decoded message %+v", m)
+	}
+	b, err := xml.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The by is dropped: it is no JID mellium can hold.
+	want := `<message id="m1" type="error"><error type="cancel"><gone xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"></gone>` +
+		`<text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas" xml:lang="en">moved</text></error></message>`
+	if string(b) != want {
+		t.Errorf("encoded\n got %s\nwant %s", b, want)
+	}
+	// A by that parses is kept.
+	raw = `<message type="error"><error type="wait" by="example.org"><remote-server-timeout xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></message>`
+	if err := xml.Unmarshal([]byte(raw), &m); err != nil || m.Error.By.String() != "example.org" || m.Error.Condition != stanza.RemoteServerTimeout {
+		t.Errorf("decoded %+v, %v", m.Error, err)
 	}
 }

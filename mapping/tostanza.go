@@ -27,7 +27,7 @@ const StampLayout = "2006-01-02T15:04:05.000Z"
 //     naming the acknowledged message, with <store/>; its own id is m.ID, or
 //     "dm-"/"nm-" + the acknowledged id when m.ID is empty or the same id;
 //   - queued (offline or late delivery) adds a XEP-0203 delay with stamp
-//     m.ST (skipped when m.ST is 0) and from = the domain of from.
+//     m.ST (skipped when m.ST is not positive) and from = the domain of from.
 func ToStanza(m *bridge.Message, from, to jid.JID, queued bool) Message {
 	s := Message{ID: m.ID, From: from.String(), To: to.String(), Type: MessageTypeChat}
 	switch {
@@ -51,7 +51,7 @@ func ToStanza(m *bridge.Message, from, to jid.JID, queued bool) Message {
 	if s.ID != "" {
 		s.OriginID = &OriginID{ID: s.ID}
 	}
-	if queued && m.ST != 0 {
+	if queued && m.ST > 0 {
 		s.Delay = &Delay{
 			From:  from.Domainpart(),
 			Stamp: time.UnixMilli(int64(m.ST)).UTC().Format(StampLayout),
