@@ -14,7 +14,8 @@ import (
 // nothing survives a restart. Values are deep-copied on the way in and out,
 // so callers never share slices or maps with the store. Dedupe keys and
 // message-index entries expire lazily on read and are pruned as later
-// deliveries come in, so memory does not grow with old deliveries.
+// deliveries, acks and removals come in, so memory does not grow with old
+// deliveries.
 //
 // UpdateUser and UpdateGroup call fn without holding the lock (like the
 // Redis store, fn may run more than once and may itself use the store).
@@ -137,6 +138,15 @@ func (m *Memory) DeleteUser(_ context.Context, name string) error {
 	}
 	delete(m.followings, name)
 	delete(m.blocks, name)
+	// The index entries of the items still queued would never expire: they go
+	// with the queue. Entries whose items all left already expire on their own.
+	if q := m.queues[name]; q != nil {
+		for _, e := range q.ents {
+			if !e.dead && e.it.MsgID != "" {
+				delete(m.index, indexKey{name, e.it.MsgID})
+			}
+		}
+	}
 	delete(m.queues, name)
 	// m.seqs[name] stays so that a re-created user never reuses a seq; the
 	// followers set of name stays too, in step with the others' followings.

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"math"
@@ -12,10 +11,15 @@ import (
 // indexKey names one message-index entry: (receiver, message id).
 type indexKey struct{ user, msgID string }
 
+// indexEntry is the message index of one (receiver, MsgID): the seqs of the
+// receiver's queued items that carry the id (from any sender) and the sender
+// of the latest delivery. It never expires while seqs is not empty; once the
+// last of them left the queue it expires ttl later (exp), unless ttl is zero.
 type indexEntry struct {
-	seq  uint64
-	from string
-	exp  time.Time // zero: never expires
+	seqs []uint64      // queued items with this id, in delivery order
+	from string        // sender of the latest delivery
+	ttl  time.Duration // Delivery.IndexTTL of the latest delivery
+	exp  time.Time     // zero: no expiry (always so while seqs is not empty)
 }
 
 // memQueue is one receiver's queue: entries in Seq order. Removed entries are
@@ -42,11 +46,14 @@ func (q *memQueue) search(seq uint64) (int, bool) {
 	})
 }
 
-func (q *memQueue) remove(seq uint64) {
-	i, ok := q.search(seq)
-	if !ok || q.ents[i].dead {
-		return
+// remove tombstones the item seq and returns its MsgID; ok is false when
+// there is no such live item.
+func (q *memQueue) remove(seq uint64) (msgID string, ok bool) {
+	i, found := q.search(seq)
+	if !found || q.ents[i].dead {
+		return "", false
 	}
+	msgID = q.ents[i].it.MsgID
 	q.ents[i] = memEnt{it: Item{Seq: seq}, dead: true}
 	q.live--
 	for len(q.ents) > 0 && q.ents[0].dead {
@@ -62,6 +69,7 @@ func (q *memQueue) remove(seq uint64) {
 		}
 		q.ents = kept
 	}
+	return msgID, true
 }
 
 // ttlMillis rounds a TTL up to whole milliseconds (Redis' PX unit); 0 means
@@ -100,10 +108,9 @@ func (m *Memory) Deliver(_ context.Context, d Delivery) (bool, error) {
 		exp := expiryAt(now, d.DedupeTTL)
 		m.dedupe[d.DedupeKey] = exp
 		if !exp.IsZero() {
-			heap.Push(&m.expiry, expiryItem{at: exp, dedupe: d.DedupeKey})
+			m.expiry.push(expiryItem{at: exp, dedupe: d.DedupeKey})
 		}
 	}
-	idxExp := expiryAt(now, d.IndexTTL)
 	for i, t := range d.Targets {
 		seq := m.seqs[t.Receiver] + 1
 		m.seqs[t.Receiver] = seq
@@ -117,11 +124,17 @@ func (m *Memory) Deliver(_ context.Context, d Delivery) (bool, error) {
 		q.ents = append(q.ents, memEnt{it: it})
 		q.live++
 		if it.MsgID != "" {
+			// The entry gets the seq and loses its expiry: it has a queued
+			// item again. An entry that expired but was not pruned yet starts
+			// afresh.
 			k := indexKey{t.Receiver, it.MsgID}
-			m.index[k] = indexEntry{seq: seq, from: it.From, exp: idxExp}
-			if !idxExp.IsZero() {
-				heap.Push(&m.expiry, expiryItem{at: idxExp, index: k, isIndex: true})
+			e := m.index[k]
+			if !alive(e.exp, now) {
+				e = indexEntry{}
 			}
+			e.seqs = append(e.seqs, seq)
+			e.from, e.ttl, e.exp = it.From, d.IndexTTL, time.Time{}
+			m.index[k] = e
 		}
 	}
 	return false, nil
@@ -160,26 +173,66 @@ func (m *Memory) Ack(_ context.Context, user, msgID string) (string, error) {
 	if !ok || !alive(e.exp, now) {
 		return "", fmt.Errorf("message %q of %q: %w", msgID, user, ErrNotFound)
 	}
-	m.removeLocked(user, e.seq)
+	if len(e.seqs) > 0 {
+		for _, seq := range e.seqs {
+			m.removeItemLocked(user, seq)
+		}
+		e.seqs = nil
+		m.setIndexExpiryLocked(k, e, now)
+	}
 	return e.from, nil
 }
 
 func (m *Memory) Remove(_ context.Context, user string, seq uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.removeLocked(user, seq)
+	now := m.now()
+	m.pruneLocked(now)
+	msgID, ok := m.removeItemLocked(user, seq)
+	if !ok || msgID == "" {
+		return nil
+	}
+	k := indexKey{user, msgID}
+	e, ok := m.index[k]
+	if !ok {
+		return nil
+	}
+	i := slices.Index(e.seqs, seq)
+	if i < 0 {
+		return nil
+	}
+	e.seqs = slices.Delete(e.seqs, i, i+1)
+	if len(e.seqs) > 0 {
+		m.index[k] = e
+		return nil
+	}
+	e.seqs = nil
+	m.setIndexExpiryLocked(k, e, now)
 	return nil
 }
 
-func (m *Memory) removeLocked(user string, seq uint64) {
+// setIndexExpiryLocked stores e, whose last queued item just left the queue,
+// to expire e.ttl from now (never when e.ttl is zero). The caller holds m.mu.
+func (m *Memory) setIndexExpiryLocked(k indexKey, e indexEntry, now time.Time) {
+	e.exp = expiryAt(now, e.ttl)
+	m.index[k] = e
+	if !e.exp.IsZero() {
+		m.expiry.push(expiryItem{at: e.exp, index: k, isIndex: true})
+	}
+}
+
+// removeItemLocked removes the item seq from user's queue and returns its
+// MsgID; ok is false when there was no such item. The caller holds m.mu.
+func (m *Memory) removeItemLocked(user string, seq uint64) (msgID string, ok bool) {
 	q := m.queues[user]
 	if q == nil {
-		return
+		return "", false
 	}
-	q.remove(seq)
+	msgID, ok = q.remove(seq)
 	if q.live == 0 {
 		delete(m.queues, user)
 	}
+	return msgID, ok
 }
 
 func (m *Memory) QueueLen(_ context.Context, user string) (int, error) {
@@ -192,11 +245,12 @@ func (m *Memory) QueueLen(_ context.Context, user string) (int, error) {
 }
 
 // pruneLocked drops the dedupe keys and index entries that expired by now.
-// Entries overwritten since they were scheduled carry another expiry and are
-// left alone. The caller holds m.mu.
+// Entries changed since they were scheduled carry another expiry (or none,
+// when an item with their id was queued again) and are left alone. The
+// caller holds m.mu.
 func (m *Memory) pruneLocked(now time.Time) {
 	for len(m.expiry) > 0 && !now.Before(m.expiry[0].at) {
-		x := heap.Pop(&m.expiry).(expiryItem)
+		x := m.expiry.pop()
 		if x.isIndex {
 			if e, ok := m.index[x.index]; ok && e.exp.Equal(x.at) {
 				delete(m.index, x.index)
@@ -215,17 +269,46 @@ type expiryItem struct {
 	dedupe  string
 }
 
-// expiryHeap is a min-heap of expiryItem by time (container/heap).
+// expiryHeap is a min-heap of expiryItem by time. It is typed rather than
+// built on container/heap, whose Push boxes every item in an interface (one
+// allocation per Ack or Remove).
 type expiryHeap []expiryItem
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryItem)) }
-func (h *expiryHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = expiryItem{}
-	*h = old[:len(old)-1]
+func (h *expiryHeap) push(x expiryItem) {
+	*h = append(*h, x)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !a[i].at.Before(a[p].at) {
+			break
+		}
+		a[i], a[p] = a[p], a[i]
+		i = p
+	}
+}
+
+// pop removes and returns the earliest item; h must not be empty.
+func (h *expiryHeap) pop() expiryItem {
+	a := *h
+	x := a[0]
+	n := len(a) - 1
+	a[0] = a[n]
+	a[n] = expiryItem{}
+	a = a[:n]
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && a[l].at.Before(a[m].at) {
+			m = l
+		}
+		if r := l + 1; r < n && a[r].at.Before(a[m].at) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
+	*h = a
 	return x
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestMemQueueCompaction removes items in random order from a long queue
@@ -54,5 +55,40 @@ func TestMemQueueCompaction(t *testing.T) {
 	}
 	if _, ok := m.queues["bob"]; ok {
 		t.Fatal("an emptied queue was kept")
+	}
+}
+
+// TestExpiryHeap pushes and pops random times, interleaved, and checks the
+// heap always pops the earliest.
+func TestExpiryHeap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	base := time.Unix(1700000000, 0)
+	var h expiryHeap
+	var model []time.Time
+	for i := range 2000 {
+		if len(model) == 0 || rng.IntN(3) != 0 || i < 100 {
+			at := base.Add(time.Duration(rng.IntN(1000)) * time.Millisecond)
+			h.push(expiryItem{at: at})
+			model = append(model, at)
+			continue
+		}
+		slices.SortFunc(model, func(a, b time.Time) int { return a.Compare(b) })
+		want := model[0]
+		model = model[1:]
+		if got := h.pop().at; !got.Equal(want) {
+			t.Fatalf("pop %d = %v, want %v", i, got, want)
+		}
+		if len(h) != len(model) {
+			t.Fatalf("heap holds %d items, want %d", len(h), len(model))
+		}
+	}
+	slices.SortFunc(model, func(a, b time.Time) int { return a.Compare(b) })
+	for _, want := range model {
+		if got := h.pop().at; !got.Equal(want) {
+			t.Fatalf("draining: pop = %v, want %v", got, want)
+		}
+	}
+	if len(h) != 0 {
+		t.Fatalf("%d items left", len(h))
 	}
 }

@@ -60,8 +60,8 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 		_ = r.rdb.Close()
 		return nil, fmt.Errorf("state: redis at %s unreachable: %w", r.addr, err)
 	}
-	// Loading the scripts up front keeps Deliver and Ack to one round trip
-	// (EVALSHA) from the first call; Script.Run falls back to EVAL if the
+	// Loading the scripts up front keeps Deliver, Ack and Remove to one round
+	// trip (EVALSHA) from the first call; Script.Run falls back to EVAL if the
 	// server forgets them (restart, SCRIPT FLUSH).
 	for _, s := range allScripts {
 		if err := s.Load(ctx, r.rdb).Err(); err != nil {
@@ -99,7 +99,13 @@ func (r *Redis) dedupeKey(k string) string   { return r.p + "dd:" + k }
 // indexKey is the only key with two variable parts: ':' and '%' in the user
 // name are percent-escaped so that (user, msgID) pairs can not collide.
 func (r *Redis) indexKey(user, msgID string) string {
-	return r.p + "mi:" + indexEscaper.Replace(user) + ":" + msgID
+	return r.indexPrefix(user) + msgID
+}
+
+// indexPrefix is the part of user's index keys before the msgid, for the
+// scripts that compute index keys from the msgids of queue items.
+func (r *Redis) indexPrefix(user string) string {
+	return r.p + "mi:" + indexEscaper.Replace(user) + ":"
 }
 
 var indexEscaper = strings.NewReplacer("%", "%25", ":", "%3A")
@@ -231,7 +237,11 @@ func (r *Redis) DeleteUser(ctx context.Context, name string) error {
 			return r.wrap("delete user", err)
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Del(ctx, uk, fk, r.blKey(name), r.queueKey(name))
+			p.Del(ctx, uk, fk, r.blKey(name))
+			// The queue and the index entries of its items, from the queue
+			// as it is at EXEC. EVAL, not EVALSHA: a NOSCRIPT error inside
+			// EXEC would not undo the other commands.
+			dropQueueScript.Eval(ctx, p, []string{r.queueKey(name)}, r.indexPrefix(name))
 			p.SRem(ctx, r.usersKey(), name)
 			for _, f := range followees {
 				p.SRem(ctx, r.frKey(f), name)

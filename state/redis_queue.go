@@ -16,6 +16,14 @@ import (
 // shebang (Redis 7.0) makes the server refuse a writing script up front when
 // it is out of memory rather than at its first write.
 var (
+	// The message index entry mi:<user>:<msgid> is a hash: field "from" is
+	// the sender of the latest delivery, "ttl" that delivery's IndexTTL in ms
+	// ("0": none), and every other field (all digits) is the seq of a queued
+	// item of <user> with that msgid; its value is "1". Hash fields and
+	// values are binary safe, so no sender name needs escaping. The entry has
+	// no expiry while it holds a seq; when its last seq leaves (Ack, Remove)
+	// it gets PEXPIRE ttl.
+
 	// deliverScript: KEYS[1] dedupe key, then per target seq, queue, index.
 	// ARGV: use-dedupe flag, dedupe TTL ms, index TTL ms, target count, then
 	// per target from, msgid, payload, ackonwrite. Returns 1, or 0 for a
@@ -37,27 +45,94 @@ for i = 0, n - 1 do
   redis.call('XADD', KEYS[k + 1], '0-' .. seq,
     'from', ARGV[a], 'msgid', ARGV[a + 1], 'payload', ARGV[a + 2], 'ackonwrite', ARGV[a + 3])
   if ARGV[a + 1] ~= '' then
-    local v = seq .. '\n' .. ARGV[a]
-    if ARGV[3] ~= '0' then
-      redis.call('SET', KEYS[k + 2], v, 'PX', ARGV[3])
-    else
-      redis.call('SET', KEYS[k + 2], v)
-    end
+    redis.call('HSET', KEYS[k + 2], 'from', ARGV[a], 'ttl', ARGV[3], seq, '1')
+    redis.call('PERSIST', KEYS[k + 2])
   end
 end
 return 1
 `)
 
-	// ackScript: KEYS[1] index entry, KEYS[2] queue. Deletes the item the
-	// index names (it may be gone already) and returns the sender, or nil.
-	// The index entry itself stays until its TTL.
+	// ackScript: KEYS[1] index entry, KEYS[2] queue. Deletes every queued
+	// item the entry names, drops them from it and returns the sender, or nil
+	// when there is no entry. The entry expires ttl after the ack that took
+	// its last items; an Ack that finds none leaves the expiry as it is.
 	ackScript = redis.NewScript(`#!lua
-local v = redis.call('GET', KEYS[1])
-if not v then return false end
-local nl = string.find(v, '\n', 1, true)
-if not nl then return redis.error_reply('corrupt message index entry') end
-redis.call('XDEL', KEYS[2], '0-' .. string.sub(v, 1, nl - 1))
-return string.sub(v, nl + 1)
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return false end
+local from, ttl, seqs = nil, nil, {}
+for i = 1, #h, 2 do
+  local f = h[i]
+  if f == 'from' then
+    from = h[i + 1]
+  elseif f == 'ttl' then
+    ttl = h[i + 1]
+  elseif string.find(f, '^%d+$') then
+    seqs[#seqs + 1] = f
+  else
+    return redis.error_reply('corrupt message index entry')
+  end
+end
+if not from or not ttl or not string.find(ttl, '^%d+$') then
+  return redis.error_reply('corrupt message index entry')
+end
+for c = 1, #seqs, 500 do
+  local ids, fs = {}, {}
+  for j = c, math.min(c + 499, #seqs) do
+    ids[#ids + 1] = '0-' .. seqs[j]
+    fs[#fs + 1] = seqs[j]
+  end
+  redis.call('XDEL', KEYS[2], unpack(ids))
+  redis.call('HDEL', KEYS[1], unpack(fs))
+end
+if ttl ~= '0' and (#seqs > 0 or redis.call('PTTL', KEYS[1]) == -1) then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return from
+`)
+
+	// removeScript: KEYS[1] queue. ARGV: seq, the user's index key prefix
+	// (<p>mi:<escaped user>:). Deletes the item and drops its seq from the
+	// index entry of its msgid (a key the script computes: it can not be known
+	// before the item is read); when no seq is left, the entry gets PEXPIRE ttl.
+	removeScript = redis.NewScript(`#!lua
+local id = '0-' .. ARGV[1]
+local e = redis.call('XRANGE', KEYS[1], id, id)
+if #e == 0 then return 0 end
+local msgid = ''
+local f = e[1][2]
+for i = 1, #f, 2 do
+  if f[i] == 'msgid' then msgid = f[i + 1] end
+end
+redis.call('XDEL', KEYS[1], id)
+if msgid ~= '' then
+  local k = ARGV[2] .. msgid
+  if redis.call('HDEL', k, ARGV[1]) == 1 and redis.call('HLEN', k) <= 2 then
+    local ttl = redis.call('HGET', k, 'ttl')
+    if ttl and ttl ~= '0' then redis.call('PEXPIRE', k, ttl) end
+  end
+end
+return 1
+`)
+
+	// dropQueueScript: KEYS[1] queue. ARGV[1] the user's index key prefix.
+	// Deletes the index entries of the queued items (computed keys: their
+	// msgids are in the queue), then the queue. DeleteUser runs it inside its
+	// MULTI block; it only deletes, so it may run when Redis is out of memory.
+	dropQueueScript = redis.NewScript(`#!lua flags=allow-oom
+local start = '-'
+while true do
+  local es = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 500)
+  for _, e in ipairs(es) do
+    local f = e[2]
+    for i = 1, #f, 2 do
+      if f[i] == 'msgid' and f[i + 1] ~= '' then redis.call('DEL', ARGV[1] .. f[i + 1]) end
+    end
+  end
+  if #es < 500 then break end
+  start = '(' .. es[#es][1]
+end
+redis.call('DEL', KEYS[1])
+return 0
 `)
 
 	// createGroupScript: KEYS[1] group, KEYS[2..] the members' ug sets.
@@ -79,7 +154,7 @@ end
 return 0
 `)
 
-	allScripts = []*redis.Script{deliverScript, ackScript, createGroupScript, renameScript}
+	allScripts = []*redis.Script{deliverScript, ackScript, removeScript, dropQueueScript, createGroupScript, renameScript}
 )
 
 // Deliver is one EVALSHA of deliverScript: one round trip whatever the
@@ -181,8 +256,10 @@ func (r *Redis) Ack(ctx context.Context, user, msgID string) (string, error) {
 	return from, nil
 }
 
+// Remove is one EVALSHA of removeScript.
 func (r *Redis) Remove(ctx context.Context, user string, seq uint64) error {
-	return r.wrap("remove", r.rdb.XDel(ctx, r.queueKey(user), "0-"+strconv.FormatUint(seq, 10)).Err())
+	err := removeScript.Run(ctx, r.rdb, []string{r.queueKey(user)}, strconv.FormatUint(seq, 10), r.indexPrefix(user)).Err()
+	return r.wrap("remove", err)
 }
 
 func (r *Redis) QueueLen(ctx context.Context, user string) (int, error) {

@@ -87,9 +87,12 @@ type Delivery struct {
 	// A zero DedupeTTL keeps the key forever.
 	DedupeKey string
 	DedupeTTL time.Duration
-	// IndexTTL is how long (receiver, MsgID) -> From stays resolvable by Ack,
-	// counted from the delivery, whether or not the item was acknowledged since.
-	// Zero: forever. Items with an empty MsgID are not indexed.
+	// IndexTTL is how long the message index of (receiver, MsgID) resolves
+	// after its last queued item left the queue (by Ack or Remove). While any
+	// item of the receiver with that id is queued, the index does not expire,
+	// so an item can always be acknowledged. The latest delivery of an id sets
+	// the TTL its index gets. Zero: forever. Items with an empty MsgID are not
+	// indexed.
 	IndexTTL time.Duration
 	Targets  []Target
 }
@@ -108,7 +111,9 @@ type Store interface {
 	// fn may run more than once; a changed Name is ignored.
 	UpdateUser(ctx context.Context, name string, fn func(*User) error) (User, error)
 	// DeleteUser removes the user, its followings (and the mirror follower
-	// entries), its block list and its delivery queue. Group membership is the
+	// entries), its block list, its delivery queue and the message index
+	// entries of the items still queued (the others expire with their
+	// IndexTTL). Group membership is the
 	// caller's business (it must push events). ErrNotFound when there is no
 	// such user. The user's seq counter is kept (seqs are never reused).
 	DeleteUser(ctx context.Context, name string) error
@@ -140,18 +145,26 @@ type Store interface {
 	UserGroups(ctx context.Context, user string) ([]string, error) // ids of live groups and lists the user is a member of, sorted
 
 	// Delivery queues.
-	// Deliver writes every target's item, or (duplicate) none of them.
+	// Deliver writes every target's item, or (duplicate) none of them. Each
+	// item with a MsgID is added to the message index of (receiver, MsgID),
+	// which records the seqs of all the receiver's queued items with that id
+	// (whoever sent them) and the sender of the latest delivery; the entry
+	// loses any expiry it had, as it has a queued item again.
 	Deliver(ctx context.Context, d Delivery) (duplicate bool, err error)
 	// Pending returns up to limit items of user's queue with Seq > after, in Seq
 	// order; limit <= 0 means no limit.
 	Pending(ctx context.Context, user string, after uint64, limit int) ([]Item, error)
-	// Ack removes the queue item that msgID names for user and returns who sent
-	// it. When two senders used the same id for one receiver, the latest
-	// delivery owns the id. Ack still resolves the sender after the item was
-	// removed, while the index lives (IndexTTL); ErrNotFound when the id is unknown.
+	// Ack removes all of user's queued items with msgID (from every sender that
+	// used the id) and returns the sender of the latest delivery of the id. The
+	// index then resolves for the IndexTTL of that delivery, counted from the
+	// ack: a second Ack of the id (or one after Remove took its items) returns
+	// the same sender and removes nothing. ErrNotFound when the id is unknown or
+	// its index expired.
 	Ack(ctx context.Context, user, msgID string) (sender string, err error)
-	// Remove deletes one item by sequence number (AckOnWrite items once written).
-	// Removing a missing item is not an error.
+	// Remove deletes one item by sequence number (AckOnWrite items once
+	// written) and drops it from its message index; when that leaves the index
+	// without queued items, the index expires IndexTTL from now. Removing a
+	// missing item is not an error.
 	Remove(ctx context.Context, user string, seq uint64) error
 	QueueLen(ctx context.Context, user string) (int, error)
 

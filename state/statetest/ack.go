@@ -53,45 +53,206 @@ func testAck(t *testing.T, s state.Store) {
 	wantQueueLen(t, s, "dave", 1)
 }
 
-func testAckLatestOwner(t *testing.T, s state.Store) {
+// testAckReusedID: senders that reuse an id for one receiver share one index
+// entry. One Ack removes all their items and returns the latest sender.
+func testAckReusedID(t *testing.T, s state.Store) {
 	ctx := t.Context()
 	deliverOne(t, s, "carol", "alice", "same")
+	deliverOne(t, s, "carol", "dave", "other")
 	deliverOne(t, s, "carol", "bob", "same")
 	from, err := s.Ack(ctx, "carol", "same")
 	must(t, err)
 	if from != "bob" {
 		t.Fatalf("Ack of a reused id = %q, want the latest sender bob", from)
 	}
-	// The latest delivery's item is the one removed.
 	left := pending(t, s, "carol")
-	if len(left) != 1 || left[0].From != "alice" {
-		t.Fatalf("Pending after Ack of a reused id = %+v, want alice's item", left)
+	if len(left) != 1 || left[0].MsgID != "other" {
+		t.Fatalf("Pending after Ack of a reused id = %+v, want only the other id's item", left)
 	}
+	// A second Ack finds the same sender and removes nothing.
+	from, err = s.Ack(ctx, "carol", "same")
+	must(t, err)
+	if from != "bob" {
+		t.Fatalf("second Ack of a reused id = %q, want bob", from)
+	}
+	wantQueueLen(t, s, "carol", 1)
+
+	// The id used again after the Ack: a new item, its sender now the latest.
+	deliverOne(t, s, "carol", "alice", "same")
+	wantQueueLen(t, s, "carol", 2)
+	from, err = s.Ack(ctx, "carol", "same")
+	must(t, err)
+	if from != "alice" {
+		t.Fatalf("Ack of an id used again after its Ack = %q, want alice", from)
+	}
+	wantStrings(t, pendingIDs(t, s, "carol"), []string{"other"}, "Pending after the third Ack")
+
+	// Two items with one id in one delivery (and an ack-on-write one among
+	// them): Ack takes all of them.
+	_, err = s.Deliver(ctx, state.Delivery{IndexTTL: hour, Targets: []state.Target{
+		{Receiver: "erin", Item: state.Item{From: "alice", MsgID: "x", Payload: []byte("1")}},
+		{Receiver: "erin", Item: state.Item{From: "bob", MsgID: "x", Payload: []byte("2"), AckOnWrite: true}},
+		{Receiver: "erin", Item: state.Item{From: "bob", MsgID: "y", Payload: []byte("3")}},
+	}})
+	must(t, err)
+	from, err = s.Ack(ctx, "erin", "x")
+	must(t, err)
+	if from != "bob" {
+		t.Fatalf("Ack of an id twice in one delivery = %q, want bob", from)
+	}
+	wantStrings(t, pendingIDs(t, s, "erin"), []string{"y"}, "Pending(erin) after Ack")
 }
 
+// indexTTL is the short IndexTTL of the tests that only wait past it;
+// sleepPast waits until well past it. The tests that also check an entry
+// still resolves before its TTL use the longer resolveTTL, and skip that
+// check when the machine was too slow to tell (see fastEnough).
+const (
+	indexTTL   = 50 * time.Millisecond
+	resolveTTL = 300 * time.Millisecond
+)
+
+func sleepPast() { time.Sleep(3 * indexTTL) }
+
+// fastEnough reports whether less than ttl/2 passed since start, that is,
+// whether an index that began its ttl after start must still resolve.
+func fastEnough(t *testing.T, start time.Time, ttl time.Duration) bool {
+	t.Helper()
+	if d := time.Since(start); d >= ttl/2 {
+		t.Logf("skipping a check within IndexTTL: %v passed, IndexTTL is %v", d, ttl)
+		return false
+	}
+	return true
+}
+
+// deliverTTL delivers one item from -> to with msgID and IndexTTL ttl.
+func deliverTTL(t *testing.T, s state.Store, to, from, msgID string, ttl time.Duration, ackOnWrite bool) {
+	t.Helper()
+	_, err := s.Deliver(t.Context(), state.Delivery{IndexTTL: ttl, Targets: []state.Target{
+		{Receiver: to, Item: state.Item{From: from, MsgID: msgID, Payload: []byte(msgID), AckOnWrite: ackOnWrite}},
+	}})
+	must(t, err)
+}
+
+// testIndexKeptWhileQueued: the index of a queued item does not expire, so
+// an item can be acknowledged however late its receiver comes back.
+func testIndexKeptWhileQueued(t *testing.T, s state.Store) {
+	ctx := t.Context()
+	deliverTTL(t, s, "bob", "alice", "late", indexTTL, false)
+	deliverTTL(t, s, "bob", "carol", "twice", indexTTL, false)
+	deliverTTL(t, s, "bob", "dave", "twice", indexTTL, false)
+	sleepPast()
+	from, err := s.Ack(ctx, "bob", "late")
+	must(t, err)
+	if from != "alice" {
+		t.Fatalf("Ack of a queued item after IndexTTL = %q, want alice", from)
+	}
+	wantStrings(t, pendingIDs(t, s, "bob"), []string{"twice", "twice"}, "Pending after the late Ack")
+	// Removing one of two items with the id leaves the other indexed.
+	must(t, s.Remove(ctx, "bob", pending(t, s, "bob")[0].Seq))
+	sleepPast()
+	from, err = s.Ack(ctx, "bob", "twice")
+	must(t, err)
+	if from != "dave" {
+		t.Fatalf("Ack after one of two items was removed = %q, want the latest sender dave", from)
+	}
+	wantQueueLen(t, s, "bob", 0)
+}
+
+// testIndexExpiry: once its items left the queue, an index entry resolves
+// for IndexTTL counted from then (zero: forever), then Ack reports ErrNotFound.
 func testIndexExpiry(t *testing.T, s state.Store) {
 	ctx := t.Context()
-	_, err := s.Deliver(ctx, state.Delivery{IndexTTL: 50 * time.Millisecond, Targets: []state.Target{
-		{Receiver: "bob", Item: state.Item{From: "alice", MsgID: "short", Payload: []byte("x")}},
-	}})
+	const ttl = resolveTTL
+	deliverTTL(t, s, "bob", "alice", "short", ttl, false)
+	deliverTTL(t, s, "bob", "carol", "forever", 0, false)
+	deliverTTL(t, s, "bob", "dave", "kept", ttl, false)
+	time.Sleep(2 * ttl) // past the TTL counted from the delivery
+	start := time.Now()
+	from, err := s.Ack(ctx, "bob", "short")
 	must(t, err)
-	_, err = s.Deliver(ctx, state.Delivery{Targets: []state.Target{ // IndexTTL 0: no expiry
-		{Receiver: "bob", Item: state.Item{From: "carol", MsgID: "forever", Payload: []byte("y")}},
-	}})
-	must(t, err)
-	time.Sleep(150 * time.Millisecond)
-	_, err = s.Ack(ctx, "bob", "short")
-	wantErr(t, err, state.ErrNotFound, "Ack after the index TTL")
-	from, err := s.Ack(ctx, "bob", "forever")
+	if from != "alice" {
+		t.Fatalf("Ack = %q, want alice", from)
+	}
+	from, err = s.Ack(ctx, "bob", "short")
+	if fastEnough(t, start, ttl) {
+		must(t, err)
+		if from != "alice" {
+			t.Fatalf("second Ack within IndexTTL = %q, want alice", from)
+		}
+	}
+	from, err = s.Ack(ctx, "bob", "forever")
 	must(t, err)
 	if from != "carol" {
 		t.Fatalf("Ack with IndexTTL 0 = %q, want carol", from)
 	}
-	// The expired index does not take the item with it: Remove by seq does.
-	left := pending(t, s, "bob")
-	if len(left) != 1 || left[0].MsgID != "short" {
-		t.Fatalf("Pending = %+v, want the item whose index expired", left)
+	wantStrings(t, pendingIDs(t, s, "bob"), []string{"kept"}, "Pending after the Acks")
+	time.Sleep(2 * ttl)
+	_, err = s.Ack(ctx, "bob", "short")
+	wantErr(t, err, state.ErrNotFound, "Ack after IndexTTL counted from the first Ack")
+	from, err = s.Ack(ctx, "bob", "forever")
+	must(t, err)
+	if from != "carol" {
+		t.Fatalf("Ack with IndexTTL 0, later = %q, want carol", from)
 	}
+	wantQueueLen(t, s, "bob", 1)
+
+	// A second Ack does not extend the TTL counted from the first one.
+	from, err = s.Ack(ctx, "bob", "kept")
+	must(t, err)
+	if from != "dave" {
+		t.Fatalf("Ack = %q, want dave", from)
+	}
+	wantQueueLen(t, s, "bob", 0)
+	time.Sleep(ttl / 2)
+	_, _ = s.Ack(ctx, "bob", "kept")
+	time.Sleep(ttl/2 + ttl/3)
+	_, err = s.Ack(ctx, "bob", "kept")
+	wantErr(t, err, state.ErrNotFound, "Ack after IndexTTL from the first Ack, with a second Ack between")
+
+	// An id whose index expired, delivered again, is indexed afresh.
+	deliverTTL(t, s, "bob", "erin", "short", ttl, false)
+	from, err = s.Ack(ctx, "bob", "short")
+	must(t, err)
+	if from != "erin" {
+		t.Fatalf("Ack of an id delivered again after its index expired = %q, want erin", from)
+	}
+	wantQueueLen(t, s, "bob", 0)
+}
+
+// testRemoveIndex: Remove of an ack-on-write item (once written) leaves its
+// sender resolvable, for IndexTTL from the Remove; Ack then removes nothing.
+func testRemoveIndex(t *testing.T, s state.Store) {
+	ctx := t.Context()
+	const ttl = resolveTTL
+	deliverTTL(t, s, "bob", "alice", "pc0", ttl, true)
+	deliverTTL(t, s, "bob", "carol", "other", hour, false)
+	time.Sleep(2 * ttl) // the index of a queued item does not expire
+	seq := pending(t, s, "bob")[0].Seq
+	start := time.Now()
+	must(t, s.Remove(ctx, "bob", seq))
+	from, err := s.Ack(ctx, "bob", "pc0")
+	if fastEnough(t, start, ttl) {
+		must(t, err)
+		if from != "alice" {
+			t.Fatalf("Ack after Remove = %q, want alice", from)
+		}
+	}
+	wantStrings(t, pendingIDs(t, s, "bob"), []string{"other"}, "Pending after Ack of a removed item's id")
+	must(t, s.Remove(ctx, "bob", seq)) // again: nothing to do
+	time.Sleep(2 * ttl)
+	_, err = s.Ack(ctx, "bob", "pc0")
+	wantErr(t, err, state.ErrNotFound, "Ack after IndexTTL counted from Remove")
+	wantQueueLen(t, s, "bob", 1)
+
+	// Items without an id: Remove has no index to touch.
+	_, err = s.Deliver(ctx, state.Delivery{IndexTTL: ttl, Targets: []state.Target{
+		{Receiver: "bob", Item: state.Item{From: "alice", Payload: []byte("e"), AckOnWrite: true}},
+	}})
+	must(t, err)
+	items := pending(t, s, "bob")
+	must(t, s.Remove(ctx, "bob", items[len(items)-1].Seq))
+	wantStrings(t, pendingIDs(t, s, "bob"), []string{"other"}, "Pending after Remove of an item without id")
 }
 
 func testRemove(t *testing.T, s state.Store) {

@@ -135,6 +135,9 @@ func testUserDelete(t *testing.T, s state.Store) {
 	if n, err := s.QueueLen(ctx, "alice"); err != nil || n != 0 {
 		t.Fatalf("QueueLen after DeleteUser = %d, %v", n, err)
 	}
+	// The index of the items that were queued went with them.
+	_, err = s.Ack(ctx, "alice", "m1")
+	wantErr(t, err, state.ErrNotFound, "Ack of a deleted user's queued item")
 	wantErr(t, s.DeleteUser(ctx, "alice"), state.ErrNotFound, "second DeleteUser")
 
 	// Re-created, the user starts empty and never reuses a seq.
