@@ -36,8 +36,9 @@ type Config struct {
 	// DedupeTTL is how long a (sender, message id) pair is remembered to drop
 	// re-sent duplicates; default 7 days.
 	DedupeTTL time.Duration
-	// IndexTTL is how long dm/nm can be routed back after the message was
-	// delivered; default 30 days.
+	// IndexTTL is how long dm/nm can still be routed back after the message
+	// left the receiver's queue (acknowledged, or written for pc "0"); while
+	// it is queued, it always can. Default 30 days.
 	IndexTTL time.Duration
 	// Hash are the argon2id parameters for new tokens.
 	Hash HashParams

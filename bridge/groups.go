@@ -298,6 +298,10 @@ func (c *Core) leaveOnDelete(ctx context.Context, user, id string) *Error {
 		return nil
 	}
 	_, e := c.update(ctx, id, state.KindBroadcast, func(g *state.Group) *Error {
+		if g.Owner == user { // the owner's lists end with the account
+			g.Terminated, g.Members = true, nil
+			return nil
+		}
 		remove(g, []string{user})
 		return nil
 	})

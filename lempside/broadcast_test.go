@@ -122,3 +122,22 @@ func TestBroadcastMessages(t *testing.T) {
 		d.quiet(short)
 	})
 }
+
+// A deleted account's broadcast lists end with it: a new account of the same
+// name does not inherit them.
+func TestDeletedOwnerLosesBroadcastLists(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, g *gateway) {
+		g.users(t, "alice", "bob")
+		g.user(t, "root", true)
+		a := g.login(t, "alice")
+		root := g.login(t, "root")
+		a.ok("b1", `"br":{"t":"c","i":"pals","m":["bob"]}`)
+		root.ok("d1", `"ad":{"c":"del","i":"alice"}`)
+		a.expectClose(4404)
+		root.ok("c1", `"ad":{"c":"cr","i":"alice","t":"alice-token"}`)
+		a = g.login(t, "alice")
+		a.fail("b2", `"br":{"t":"i","i":"pals"}`, 403)
+		a.send(`{"m":{"id":"x1","r":"pals","c":"inherited?"}}`)
+		a.expect(errM("x1", 403))
+	})
+}

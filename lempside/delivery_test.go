@@ -318,3 +318,41 @@ func TestServerReceiptAfterDurableWrite(t *testing.T) {
 		}
 	})
 }
+
+// Two senders may use the same message id for one receiver: each sender gets
+// the receipt for its own message, and a dm clears every queued copy of the
+// id, so nothing is sent again at every login forever.
+func TestReusedMessageIDs(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, g *gateway) {
+		g.users(t, "alice", "bob", "carol")
+		a := g.login(t, "alice")
+		b := g.login(t, "bob")
+		c := g.login(t, "carol")
+
+		a.send(`{"m":{"id":"m1","r":"bob","c":"from alice"}}`)
+		a.expect(sr("m1", "alice"))
+		b.expect(`{"m":{"id":"m1","s":"alice","r":"bob","t":"t","c":"from alice","st":"*","p":"1","sc":"1","pc":"1"}}`)
+		b.send(`{"m":{"id":"d1","dm":{"id":"m1"}}}`)
+		a.expect(`{"m":{"id":"d1","s":"bob","r":"alice","st":"*","dm":{"id":"m1"}}}`)
+		c.send(`{"m":{"id":"m1","r":"bob","c":"from carol"}}`)
+		c.expect(sr("m1", "carol"))
+		b.expect(`{"m":{"id":"m1","s":"carol","r":"bob","t":"t","c":"from carol","st":"*","p":"1","sc":"1","pc":"1"}}`)
+		b.send(`{"m":{"id":"d2","dm":{"id":"m1"}}}`)
+		c.expect(`{"m":{"id":"d2","s":"bob","r":"carol","st":"*","dm":{"id":"m1"}}}`)
+
+		// Both unacknowledged under one id while bob is away: one dm clears both.
+		b.ws.Close()
+		a.send(`{"m":{"id":"x","r":"bob","c":"alice x"}}`)
+		a.expect(sr("x", "alice"))
+		c.send(`{"m":{"id":"x","r":"bob","c":"carol x"}}`)
+		c.expect(sr("x", "carol"))
+		b = g.login(t, "bob")
+		b.expect(`{"m":{"id":"x","s":"alice","r":"bob","t":"t","c":"alice x","st":"*","p":"1","sc":"1","pc":"1"}}`)
+		b.expect(`{"m":{"id":"x","s":"carol","r":"bob","t":"t","c":"carol x","st":"*","p":"1","sc":"1","pc":"1"}}`)
+		b.send(`{"m":{"id":"d3","dm":{"id":"x"}}}`)
+		c.expect(`{"m":{"id":"d3","s":"bob","r":"carol","st":"*","dm":{"id":"x"}}}`)
+		b.ws.Close()
+		b = g.login(t, "bob")
+		b.quiet(short)
+	})
+}

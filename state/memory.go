@@ -315,13 +315,13 @@ func (m *Memory) UpdateGroup(_ context.Context, id string, fn func(*Group) error
 func (m *Memory) indexMembers(old, new Group) {
 	keep := map[string]bool{}
 	if !new.Terminated {
-		for _, u := range new.Members {
+		for _, u := range indexed(new) {
 			keep[u] = true
 			addToSet(m.userGroups, u, new.ID)
 		}
 	}
 	if !old.Terminated {
-		for _, u := range old.Members {
+		for _, u := range indexed(old) {
 			if !keep[u] {
 				removeFromSet(m.userGroups, u, old.ID)
 			}
@@ -336,6 +336,14 @@ func (m *Memory) UserGroups(_ context.Context, user string) ([]string, error) {
 }
 
 // ---- helpers shared by both stores ----
+
+// indexed is who has g in its UserGroups: the members and the owner.
+func indexed(g Group) []string {
+	if g.Owner == "" || slices.Contains(g.Members, g.Owner) {
+		return g.Members
+	}
+	return append(slices.Clip(g.Members), g.Owner)
+}
 
 // cloneGroup deep-copies g. Empty slices and maps become nil, as they do in
 // the Redis store's JSON (omitempty), so both stores return the same values.

@@ -17,7 +17,7 @@ func (r *Redis) CreateGroup(ctx context.Context, g Group) error {
 	}
 	keys := []string{r.groupKey(g.ID)}
 	if !g.Terminated {
-		for _, m := range g.Members {
+		for _, m := range indexed(g) {
 			keys = append(keys, r.ugKey(m))
 		}
 	}
@@ -74,13 +74,13 @@ func (r *Redis) UpdateGroup(ctx context.Context, id string, fn func(*Group) erro
 			p.Set(ctx, k, b, 0)
 			keep := map[string]bool{}
 			if !ng.Terminated {
-				for _, m := range ng.Members {
+				for _, m := range indexed(ng) {
 					keep[m] = true
 					p.SAdd(ctx, r.ugKey(m), id)
 				}
 			}
 			if !old.Terminated {
-				for _, m := range old.Members {
+				for _, m := range indexed(old) {
 					if !keep[m] {
 						p.SRem(ctx, r.ugKey(m), id)
 					}

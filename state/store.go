@@ -139,10 +139,10 @@ type Store interface {
 	CreateGroup(ctx context.Context, g Group) error // ErrExists
 	GetGroup(ctx context.Context, id string) (Group, error)
 	// UpdateGroup is the atomic read-modify-write of one group, keeping the
-	// per-user membership index (UserGroups) in step with Members. As with
+	// per-user index (UserGroups) in step with Members and Owner. As with
 	// UpdateUser, fn may run more than once and a changed ID is ignored.
 	UpdateGroup(ctx context.Context, id string, fn func(*Group) error) (Group, error)
-	UserGroups(ctx context.Context, user string) ([]string, error) // ids of live groups and lists the user is a member of, sorted
+	UserGroups(ctx context.Context, user string) ([]string, error) // ids of live groups and lists the user is a member or the owner of, sorted
 
 	// Delivery queues.
 	// Deliver writes every target's item, or (duplicate) none of them. Each

@@ -156,7 +156,8 @@ func testUserGroups(t *testing.T, s state.Store) {
 	must(t, s.CreateGroup(ctx, state.Group{ID: "g1", Kind: state.KindGroup, Owner: "carol", Members: []string{"carol", "alice"}}))
 	must(t, s.CreateGroup(ctx, state.Group{ID: "b1", Kind: state.KindBroadcast, Owner: "alice", Members: []string{"bob", "dave"}}))
 	for u, want := range map[string][]string{
-		"alice": {"g1", "g2"}, "bob": {"b1", "g2"}, "carol": {"g1"}, "dave": {"b1"}, "eve": nil,
+		// alice owns b1 without being a member of it: owners are indexed too.
+		"alice": {"b1", "g1", "g2"}, "bob": {"b1", "g2"}, "carol": {"g1"}, "dave": {"b1"}, "eve": nil,
 	} {
 		ids, err := s.UserGroups(ctx, u)
 		must(t, err)
@@ -169,7 +170,7 @@ func testUserGroups(t *testing.T, s state.Store) {
 		return nil
 	})
 	must(t, err)
-	for u, want := range map[string][]string{"alice": {"g1", "g2"}, "bob": {"b1"}, "eve": {"g2"}} {
+	for u, want := range map[string][]string{"alice": {"b1", "g1", "g2"}, "bob": {"b1"}, "eve": {"g2"}} {
 		ids, err := s.UserGroups(ctx, u)
 		must(t, err)
 		wantStrings(t, ids, want, "UserGroups("+u+") after membership change")
@@ -178,9 +179,18 @@ func testUserGroups(t *testing.T, s state.Store) {
 	// Termination removes g2 from all its members' lists.
 	_, err = s.UpdateGroup(ctx, "g2", func(g *state.Group) error { g.Terminated = true; return nil })
 	must(t, err)
-	for u, want := range map[string][]string{"alice": {"g1"}, "bob": {"b1"}, "eve": nil} {
+	for u, want := range map[string][]string{"alice": {"b1", "g1"}, "bob": {"b1"}, "eve": nil} {
 		ids, err := s.UserGroups(ctx, u)
 		must(t, err)
 		wantStrings(t, ids, want, "UserGroups("+u+") after termination")
+	}
+
+	// Terminating the broadcast list takes it from its owner's list too.
+	_, err = s.UpdateGroup(ctx, "b1", func(g *state.Group) error { g.Terminated = true; g.Members = nil; return nil })
+	must(t, err)
+	for u, want := range map[string][]string{"alice": {"g1"}, "bob": nil, "dave": nil} {
+		ids, err := s.UserGroups(ctx, u)
+		must(t, err)
+		wantStrings(t, ids, want, "UserGroups("+u+") after the list ended")
 	}
 }
