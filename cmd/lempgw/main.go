@@ -143,6 +143,10 @@ func init() {
 						"the secrets masked, exit 0; or prints the error on one line, exit 2."},
 			},
 		},
+		{name: "queue", args: "NAME [--limit N] [--config FILE]", summary: "show what waits in a user's delivery queue", run: cmdQueue,
+			help: "One line per item, oldest first: sequence number, sender, message id, when it\n" +
+				"leaves the queue (dm: on the receiver's acknowledgement; write: once written),\n" +
+				"and the frame. The name @xmpp shows the outbound queue to Jabber users."},
 		{name: "version", args: "", summary: "print the version", run: cmdVersion},
 		{name: "help", args: "[COMMAND...]", summary: "show help for a command", run: cmdHelp},
 	}
