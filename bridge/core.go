@@ -50,8 +50,11 @@ type Core struct {
 	local  Local
 	remote Remote // nil while XMPP bridging is off
 	log    *slog.Logger
-	now    func() time.Time
-	cfg    Config
+
+	book     *contactBook // Jabber contacts' presence (presence_remote.go)
+	sessions sessionSet   // local users online in this process
+	now      func() time.Time
+	cfg      Config
 }
 
 // New checks cfg and returns a Core.
@@ -71,7 +74,7 @@ func New(cfg Config) (*Core, error) {
 	if cfg.IndexTTL <= 0 {
 		cfg.IndexTTL = 30 * 24 * time.Hour
 	}
-	return &Core{store: cfg.Store, local: cfg.Local, log: cfg.Log, now: cfg.Now, cfg: cfg}, nil
+	return &Core{store: cfg.Store, local: cfg.Local, log: cfg.Log, now: cfg.Now, cfg: cfg, book: newContactBook()}, nil
 }
 
 // Store returns the state store (for the LEMP side's delivery loop).
@@ -150,6 +153,24 @@ func (c *Core) requireUser(ctx context.Context, name string) (state.User, *Error
 		return u, c.storeErr(ctx, "get user", err)
 	}
 	return u, nil
+}
+
+// requireContact is requireUser for the requests that also take a Jabber
+// user (af, s, st and p get, b): a JID is accepted while bridging is on and
+// returned folded as u.Name, with jid true; a local name must be an existing
+// user.
+func (c *Core) requireContact(ctx context.Context, name string) (u state.User, jid bool, e *Error) {
+	if !IsJID(name) {
+		u, e := c.requireUser(ctx, name)
+		return u, false, e
+	}
+	if c.remote == nil {
+		return u, true, errBridgingOff
+	}
+	if err := c.remote.CheckAddress(name); err != nil {
+		return u, true, Errorf(CodeBadRequest, "bad Jabber address %q: %v", name, err)
+	}
+	return state.User{Name: FoldUsername(name)}, true, nil
 }
 
 // NoSessions is the Local of a process that holds no LEMP sessions (the admin

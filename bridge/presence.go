@@ -33,17 +33,35 @@ func (c *Core) Login(ctx context.Context, identity, token string) (state.User, *
 var dummyHash, _ = HashToken("lempgw-dummy", DefaultHashParams)
 
 // SessionStarted is called once a user's session is registered: its online
-// followers that it has not blocked get li. It returns the users the new
-// session follows that are online now (and have not blocked it), for the li
-// pushes the session itself receives first.
+// followers that it has not blocked get li, and its Jabber followers its
+// available presence. It returns the users the new session follows that are
+// online now (and have not blocked it; for a Jabber user: that it has not
+// blocked), for the li pushes the session itself receives first; the Jabber
+// users it follows are probed, and their answers come as li later.
 func (c *Core) SessionStarted(ctx context.Context, user string) ([]string, error) {
+	unlock := c.sessions.lock(user)
+	c.sessions.set(user, true)
 	c.pushPresence(ctx, user, &Info{LI: user})
+	unlock()
 	fs, err := c.store.Followings(ctx, user)
 	if err != nil {
 		return nil, err
 	}
-	var online []string
+	var online, probes []string
 	for _, f := range fs {
+		if IsJID(f.User) {
+			if c.remote == nil {
+				continue
+			}
+			if blocked, err := c.store.IsBlocked(ctx, user, f.User); err != nil || blocked {
+				continue
+			}
+			if c.book.availableTo(f.User, user) {
+				online = append(online, f.User)
+			}
+			probes = append(probes, f.User)
+			continue
+		}
 		if !c.local.Online(f.User) {
 			continue
 		}
@@ -52,11 +70,17 @@ func (c *Core) SessionStarted(ctx context.Context, user string) ([]string, error
 		}
 		online = append(online, f.User)
 	}
+	if len(probes) > 0 {
+		if err := c.queuePresence(ctx, &Presence{T: PresenceProbe, S: user}, probes); err != nil {
+			c.log.ErrorContext(ctx, "queueing probes", "user", user, "err", err)
+		}
+	}
 	return online, nil
 }
 
 // SessionEnded is called when a user's last session is gone: the last-offline
-// time is recorded and online followers get lo.
+// time is recorded, online followers get lo and Jabber followers its
+// unavailable presence.
 func (c *Core) SessionEnded(ctx context.Context, user string) {
 	now := c.nowMs()
 	if _, err := c.store.UpdateUser(ctx, user, func(u *state.User) error {
@@ -65,23 +89,45 @@ func (c *Core) SessionEnded(ctx context.Context, user string) {
 	}); err != nil && !errors.Is(err, state.ErrNotFound) {
 		c.log.ErrorContext(ctx, "recording last offline", "user", user, "err", err)
 	}
+	unlock := c.sessions.lock(user)
+	defer unlock()
+	if c.local.Online(user) {
+		// Logged in again meanwhile: that login's broadcast stands.
+		c.pushLocalPresence(ctx, user, &Info{LO: user})
+		return
+	}
+	c.sessions.set(user, false)
 	c.pushPresence(ctx, user, &Info{LO: user})
 }
 
 // pushPresence sends an li/lo push to user's online followers, except those
-// the user blocked.
+// the user blocked, and queues the matching presence for its Jabber
+// followers.
 func (c *Core) pushPresence(ctx context.Context, user string, info *Info) {
+	jids := c.pushLocalPresence(ctx, user, info)
+	c.broadcastRemote(ctx, user, info.LI != "", jids)
+}
+
+// pushLocalPresence pushes info to user's online local followers, except
+// those the user blocked; it returns the Jabber followers the user did not
+// block.
+func (c *Core) pushLocalPresence(ctx context.Context, user string, info *Info) (jids []string) {
 	followers, err := c.store.Followers(ctx, user)
 	if err != nil {
 		c.log.ErrorContext(ctx, "reading followers", "user", user, "err", err)
-		return
+		return nil
 	}
 	var frame []byte
 	for _, f := range followers {
-		if !c.local.Online(f) {
+		remote := IsJID(f)
+		if !remote && !c.local.Online(f) {
 			continue
 		}
 		if blocked, err := c.store.IsBlocked(ctx, user, f); err != nil || blocked {
+			continue
+		}
+		if remote {
+			jids = append(jids, f)
 			continue
 		}
 		if frame == nil {
@@ -89,14 +135,21 @@ func (c *Core) pushPresence(ctx context.Context, user string, info *Info) {
 		}
 		c.local.Push(f, frame)
 	}
+	return jids
 }
 
 // LastOffline answers the state request: 0 while target is online, the ms of
-// its last disconnect, or -1 when it was never seen.
+// its last disconnect, or -1 when it was never seen. For a Jabber user: 0
+// while it is available, its last unavailable presence, else its server's
+// XEP-0012 answer (503 when the XMPP side does not answer).
 func (c *Core) LastOffline(ctx context.Context, target string) (string, int64, *Error) {
-	u, e := c.requireUser(ctx, target)
+	u, jid, e := c.requireContact(ctx, target)
 	if e != nil {
 		return "", 0, e
+	}
+	if jid {
+		v, e := c.remoteLastOffline(ctx, u.Name)
+		return u.Name, v, e
 	}
 	if c.local.Online(u.Name) {
 		return u.Name, 0, nil

@@ -11,19 +11,22 @@ import (
 const MaxProfileBytes = 16 << 10
 
 // checkContacts folds and checks a list of contacts: local users must exist;
-// Jabber users need the XMPP side.
+// Jabber users need the XMPP side and a usable address.
 func (c *Core) checkContacts(ctx context.Context, fs []state.Following) ([]state.Following, *Error) {
 	out := make([]state.Following, 0, len(fs))
 	for _, f := range fs {
-		if _, e := c.requireUser(ctx, f.User); e != nil {
+		u, _, e := c.requireContact(ctx, f.User)
+		if e != nil {
 			return nil, e
 		}
-		out = append(out, state.Following{User: FoldUsername(f.User), Nick: f.Nick})
+		out = append(out, state.Following{User: u.Name, Nick: f.Nick})
 	}
 	return out, nil
 }
 
-// Follow adds followings (af) for user.
+// Follow adds followings (af) for user. Following a Jabber user sends it a
+// presence subscription request from user's bare JID (durably, like a
+// message); its li/lo come once it approved.
 func (c *Core) Follow(ctx context.Context, user string, fs []state.Following) *Error {
 	fs, e := c.checkContacts(ctx, fs)
 	if e != nil {
@@ -32,10 +35,20 @@ func (c *Core) Follow(ctx context.Context, user string, fs []state.Following) *E
 	if err := c.store.Follow(ctx, user, fs); err != nil {
 		return c.storeErr(ctx, "follow", err)
 	}
+	for _, f := range fs {
+		if !IsJID(f.User) {
+			continue
+		}
+		if err := c.queuePresence(ctx, &Presence{T: PresenceSubscribe, S: user, R: f.User, Nick: user}, nil); err != nil {
+			return c.storeErr(ctx, "queue subscribe", err)
+		}
+	}
 	return nil
 }
 
-// Unfollow removes followings (rf). Unknown names are ignored.
+// Unfollow removes followings (rf). Unknown names are ignored. For a Jabber
+// user the subscription ends both ways: unsubscribe and unsubscribed are
+// sent, and it no longer follows user either.
 func (c *Core) Unfollow(ctx context.Context, user string, names []string) *Error {
 	folded := make([]string, len(names))
 	for i, n := range names {
@@ -43,6 +56,23 @@ func (c *Core) Unfollow(ctx context.Context, user string, names []string) *Error
 	}
 	if err := c.store.Unfollow(ctx, user, folded); err != nil {
 		return c.storeErr(ctx, "unfollow", err)
+	}
+	if c.remote == nil {
+		return nil
+	}
+	for _, jid := range folded {
+		if !IsJID(jid) || c.remote.CheckAddress(jid) != nil {
+			continue
+		}
+		c.book.forget(jid, user)
+		if err := c.store.Unfollow(ctx, jid, []string{user}); err != nil {
+			return c.storeErr(ctx, "unfollow", err)
+		}
+		for _, t := range []PresenceType{PresenceUnsubscribe, PresenceUnsubscribed} {
+			if err := c.queuePresence(ctx, &Presence{T: t, S: user, R: jid}, nil); err != nil {
+				return c.storeErr(ctx, "queue "+string(t), err)
+			}
+		}
 	}
 	return nil
 }
@@ -67,9 +97,16 @@ func (c *Core) Followings(ctx context.Context, user string) ([]state.Following, 
 	return fs, nil
 }
 
-// Profile returns a user's record (picture, status, creation) for the get requests.
+// Profile returns a user's record (picture, status, creation) for the get
+// requests. For a Jabber user: its last presence status and its vcard-temp
+// picture (fetched with a timeout, cached for PictureTTL; 503 when the XMPP
+// side does not answer).
 func (c *Core) Profile(ctx context.Context, name string) (state.User, *Error) {
-	return c.requireUser(ctx, name)
+	u, jid, e := c.requireContact(ctx, name)
+	if e != nil || !jid {
+		return u, e
+	}
+	return c.remoteProfile(ctx, u.Name)
 }
 
 // SetPicture sets user's own picture (an opaque string, a URL in practice).
@@ -77,9 +114,20 @@ func (c *Core) SetPicture(ctx context.Context, user, v string) *Error {
 	return c.updateSelf(ctx, user, v, func(u *state.User) { u.Picture = v })
 }
 
-// SetStatus sets user's own status text.
+// SetStatus sets user's own status text; while user is online its Jabber
+// followers get an available presence with the new <status>.
 func (c *Core) SetStatus(ctx context.Context, user, s string) *Error {
-	return c.updateSelf(ctx, user, s, func(u *state.User) { u.Status = s })
+	if e := c.updateSelf(ctx, user, s, func(u *state.User) { u.Status = s }); e != nil {
+		return e
+	}
+	if c.remote != nil && c.local.Online(user) {
+		jids, err := c.jabberFollowers(ctx, user)
+		if err != nil {
+			return c.storeErr(ctx, "followers", err)
+		}
+		c.broadcastRemote(ctx, user, true, jids)
+	}
+	return nil
 }
 
 func (c *Core) updateSelf(ctx context.Context, user, v string, set func(*state.User)) *Error {
@@ -93,16 +141,23 @@ func (c *Core) updateSelf(ctx context.Context, user, v string, set func(*state.U
 }
 
 // Block adds target to user's block list. Blocking a user that does not
-// exist is refused (404) so typos are seen.
+// exist is refused (404) so typos are seen. A Jabber user can be blocked
+// while bridging is on: nothing from it reaches user any more (messages,
+// presence, subscription requests).
 func (c *Core) Block(ctx context.Context, user, target string) *Error {
 	if target == "" {
 		return Errorf(CodeBadRequest, "block needs u (or username)")
 	}
-	if _, e := c.requireUser(ctx, target); e != nil {
+	u, jid, e := c.requireContact(ctx, target)
+	if e != nil {
 		return e
 	}
-	if err := c.store.Block(ctx, user, FoldUsername(target)); err != nil {
+	if err := c.store.Block(ctx, user, u.Name); err != nil {
 		return c.storeErr(ctx, "block", err)
+	}
+	if jid && c.book.availableTo(u.Name, user) && c.local.Online(user) {
+		// Its presence no longer reaches user: do not leave it shown online.
+		c.local.Push(user, Frame{I: &Info{LO: u.Name}}.Encode())
 	}
 	return nil
 }
@@ -112,8 +167,12 @@ func (c *Core) Unblock(ctx context.Context, user, target string) *Error {
 	if target == "" {
 		return Errorf(CodeBadRequest, "unblock needs u (or username)")
 	}
-	if err := c.store.Unblock(ctx, user, FoldUsername(target)); err != nil {
+	target = FoldUsername(target)
+	if err := c.store.Unblock(ctx, user, target); err != nil {
 		return c.storeErr(ctx, "unblock", err)
+	}
+	if IsJID(target) && c.book.availableTo(target, user) {
+		c.tell(ctx, user, target, true) // its presence reaches user again
 	}
 	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/lempgw/lempgw/state"
 )
@@ -22,6 +24,55 @@ type Remote interface {
 	// CheckAddress says why addr (a LEMP address with '@') is not a usable
 	// Jabber address, or nil.
 	CheckAddress(addr string) error
+	// FetchLast asks the server of jid (a Jabber bare JID) for its XEP-0012
+	// last activity, on behalf of asker (a local username whose JID is the
+	// IQ's sender, or "" for the gateway itself): how long ago the Jabber
+	// user was last online, 0 while online. An error wrapping ErrNoAnswer
+	// means nobody could be asked (link down, timeout); any other error is
+	// the Jabber side's refusal.
+	FetchLast(ctx context.Context, asker, jid string) (time.Duration, error)
+	// FetchPicture fetches the vcard-temp (XEP-0054) of jid and returns its
+	// PHOTO as a URL (EXTVAL, or a data: URL of BINVAL); "" when it has
+	// none. Errors as FetchLast.
+	FetchPicture(ctx context.Context, asker, jid string) (string, error)
+}
+
+// ErrNoAnswer is wrapped by the errors of Remote fetches that could not ask
+// the Jabber side at all (the component link is down, or the answer did not
+// come in time). The LEMP request is then answered 503.
+var ErrNoAnswer = errors.New("no answer from the XMPP side")
+
+// OutboundItem is the payload of an item of OutboundQueue: a message (the
+// same JSON as a LEMP frame {"m":{...}}, so items queued before presence
+// existed still read) or a presence for the XMPP side. It never reaches a
+// LEMP client.
+type OutboundItem struct {
+	M *Message  `json:"m,omitempty"`
+	P *Presence `json:"p,omitempty"`
+	// To, when set, sends P to each of these Jabber bare JIDs (a broadcast
+	// to followers); else P goes to P.R.
+	To []string `json:"to,omitempty"`
+}
+
+// Encode returns the JSON of it.
+func (it OutboundItem) Encode() []byte {
+	b, err := json.Marshal(it)
+	if err != nil {
+		panic("bridge: encoding outbound item: " + err.Error())
+	}
+	return b
+}
+
+// DecodeOutbound reads an OutboundQueue payload; it has a message or a presence.
+func DecodeOutbound(b []byte) (OutboundItem, error) {
+	var it OutboundItem
+	if err := json.Unmarshal(b, &it); err != nil {
+		return it, err
+	}
+	if (it.M == nil) == (it.P == nil) {
+		return it, errors.New("outbound item has neither or both of a message and a presence")
+	}
+	return it, nil
 }
 
 // SetRemote turns XMPP bridging on: messages to Jabber users are queued on
@@ -40,7 +91,7 @@ func (c *Core) sendRemote(ctx context.Context, dedupeKey string, m *Message) *Er
 		DedupeKey: dedupeKey,
 		DedupeTTL: c.cfg.DedupeTTL,
 		Targets: []state.Target{{Receiver: OutboundQueue, Item: state.Item{
-			From: m.S, Payload: Frame{M: m}.Encode(), AckOnWrite: true,
+			From: m.S, Payload: OutboundItem{M: m}.Encode(), AckOnWrite: true,
 		}}},
 	})
 	if err != nil {

@@ -37,7 +37,11 @@ type Component struct {
 	now     func() time.Time
 
 	wake    chan struct{}
+	barrier *barrier
 	workers []chan func(context.Context)
+	sent    sentIDs   // ids of messages sent, for bounces
+	queries queries   // IQs asked of Jabber users' servers
+	lw      linkWatch // link up/down -> core.RemoteUp/RemoteDown
 	wg      sync.WaitGroup
 }
 
@@ -62,8 +66,10 @@ func New(cfg Config) (*Component, error) {
 	}
 	c := &Component{
 		cfg: cfg, core: cfg.Core, log: cfg.Log, now: cfg.Now,
-		addr: mapping.Addresser{Domain: cfg.Link.Domain, Resource: "lemp"},
-		wake: make(chan struct{}, 1),
+		addr:    mapping.Addresser{Domain: cfg.Link.Domain, Resource: "lemp"},
+		wake:    make(chan struct{}, 1),
+		barrier: newBarrier(),
+		lw:      linkWatch{wake: make(chan struct{}, 1)},
 	}
 	m, err := newMetrics(cfg.Registry)
 	if err != nil {
@@ -74,7 +80,10 @@ func New(cfg Config) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.onChange = m.linkUp
+	l.onChange = func(up bool) {
+		m.linkUp(up)
+		c.lw.changed(up)
+	}
 	c.link = l
 	c.workers = make([]chan func(context.Context), cfg.Workers)
 	for i := range c.workers {
@@ -89,9 +98,10 @@ func (c *Component) Run(ctx context.Context) {
 		c.wg.Add(1)
 		go c.work(ctx, w)
 	}
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go func() { defer c.wg.Done(); c.link.run(ctx) }()
 	go func() { defer c.wg.Done(); c.sendLoop(ctx) }()
+	go func() { defer c.wg.Done(); c.watchLink(ctx) }()
 	<-ctx.Done()
 	c.wg.Wait()
 }

@@ -5,4 +5,12 @@
 // stream, bounded workers sharded by sender so order holds per conversation,
 // and a sender that drains the durable outbound queue in order, removing a
 // stanza only once a barrier ping proves the server read it.
+//
+// It bridges chat messages and receipts, presence and subscriptions
+// (inbound presence goes to bridge.Core.InboundPresence; what the core
+// queues as bridge.OutboundItem presence is sent like messages), answers
+// ping, time, disco#info, vcard-temp and XEP-0012 last activity for the
+// component and its users, and asks Jabber users' servers for their vCard
+// and last activity on the core's behalf (bridge.Remote's Fetch methods).
+// docs/mapping.md is the table as built.
 package xmppside

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lempgw/lempgw/bridge"
 	"github.com/lempgw/lempgw/mapping"
+	"github.com/lempgw/lempgw/state"
 )
 
 // handler reads each stanza once. It never returns an error: any error
@@ -41,6 +42,12 @@ func (h handler) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElemen
 		}
 		c.dispatch(bareOf(m.From), func(ctx context.Context) { c.inboundMessage(ctx, &m) })
 	case "iq":
+		if id, typ := attr(start, "id"), attr(start, "type"); strings.HasPrefix(id, queryPrefix) && (typ == "result" || typ == "error") {
+			var a iqAnswer
+			err := d.Decode(&a)
+			c.queries.resolve(id, queryAnswer{a: a, err: err})
+			return nil
+		}
 		var iq iqIn
 		if err := d.Decode(&iq); err != nil {
 			c.drop("malformed iq", err)
@@ -51,14 +58,21 @@ func (h handler) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElemen
 			}
 			return nil
 		}
+		if (iq.Type == "result" || iq.Type == "error") && c.barrier.resolve(iq.ID, iq.Type) {
+			return nil
+		}
 		if iq.Type == "get" || iq.Type == "set" {
 			if err := t.Encode(c.answerIQ(&iq)); err != nil {
 				c.log.Warn("answering iq", "err", err)
 			}
 		}
 	case "presence":
-		// Presence and subscriptions are not bridged yet: read and ignored.
-		c.metrics.dropped.WithLabelValues("presence").Inc()
+		var p mapping.Presence
+		if err := d.Decode(&p); err != nil {
+			c.drop("malformed presence", err)
+			return nil
+		}
+		c.dispatch(bareOf(p.From), func(ctx context.Context) { c.inboundPresence(ctx, &p) })
 	default:
 		c.drop("unknown stanza "+start.Name.Local, nil)
 	}
@@ -91,19 +105,24 @@ func bareOf(s string) string {
 func (c *Component) answerIQ(iq *iqIn) iqOut {
 	toUser := strings.Contains(bareOf(iq.To), "@")
 	ns, local := iq.Payload.XMLName.Space, iq.Payload.XMLName.Local
+	var u state.User
+	ctx, cancel := context.WithTimeout(context.Background(), iqTimeout)
+	defer cancel()
 	if toUser {
 		user, err := c.localUser(iq.To)
 		if err != nil {
 			return iq.fail(stanza.Modify, stanza.JIDMalformed)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), iqTimeout)
-		defer cancel()
-		if _, e := c.core.Profile(ctx, user); e != nil {
+		var e *bridge.Error
+		if u, e = c.core.Profile(ctx, user); e != nil {
 			return iq.fail(mapping.ErrorFor(e.Code))
 		}
 	}
 	switch {
 	case iq.Type != "get":
+		if toUser && ns == nsVCard {
+			return iq.fail(stanza.Cancel, stanza.NotAllowed) // only the user sets its picture, over LEMP
+		}
 	case ns == nsPing && local == "ping":
 		return iq.result(nil)
 	case ns == nsTime && local == "time":
@@ -116,13 +135,48 @@ func (c *Component) answerIQ(iq *iqIn) iqOut {
 		return iq.result(discoItems{})
 	case ns == "jabber:iq:version" && !toUser:
 		return iq.result(versionResult{Name: "lempgw", Version: "dev"})
+	case ns == nsLast && local == "query" && toUser:
+		return c.lastActivity(ctx, iq, u.Name)
+	case ns == nsVCard && local == "vCard" && toUser:
+		return iq.result(mapping.VCardFor(u.Name, u.Picture))
 	}
 	return iq.fail(stanza.Cancel, stanza.ServiceUnavailable)
 }
 
-// localUser returns the LEMP username a JID of the component domain names.
+// lastActivity answers XEP-0012 for a LEMP user: seconds since its last
+// logout, 0 while online; forbidden to a JID the user blocked.
+func (c *Component) lastActivity(ctx context.Context, iq *iqIn, user string) iqOut {
+	if from, _, err := remoteAddr(iq.From); err == nil {
+		if blocked, e := c.core.Blocks(ctx, user, from); e != nil {
+			return iq.fail(mapping.ErrorFor(e.Code))
+		} else if blocked {
+			return iq.fail(stanza.Auth, stanza.Forbidden)
+		}
+	}
+	_, v, e := c.core.LastOffline(ctx, user)
+	if e != nil {
+		return iq.fail(mapping.ErrorFor(e.Code))
+	}
+	q, ok := mapping.LastActivityFor(v, c.now())
+	if !ok {
+		return iq.fail(stanza.Cancel, stanza.ItemNotFound)
+	}
+	return iq.result(q)
+}
+
+// localUser returns the LEMP username a JID of the component domain names
+// (its resource, if any, is ignored). The JID is parsed leniently, as
+// mapping.ParseAddress does: a localpart the server let through but PRECIS
+// refuses still names a user (who may not exist).
 func (c *Component) localUser(s string) (string, error) {
-	j, err := jid.Parse(s)
+	b := bareOf(s)
+	var j jid.JID
+	var err error
+	if strings.Contains(b, "@") {
+		j, err = mapping.ParseAddress(b)
+	} else {
+		j, err = jid.Parse(b)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -156,7 +210,7 @@ func (c *Component) inboundMessage(ctx context.Context, m *mapping.Message) {
 		c.replyError(ctx, m, stanza.Error{Type: stanza.Modify, Condition: stanza.JIDMalformed})
 		return
 	}
-	from, err := jid.Parse(m.From)
+	from, _, err := remoteAddr(m.From)
 	if err != nil {
 		c.drop("message from malformed JID", err)
 		return
@@ -169,7 +223,7 @@ func (c *Component) inboundMessage(ctx context.Context, m *mapping.Message) {
 	if kind == mapping.KindIgnorable {
 		return
 	}
-	lm.S, lm.R = from.Bare().String(), user
+	lm.S, lm.R = from, user
 	if e := c.core.Inbound(ctx, lm); e != nil {
 		c.replyError(ctx, m, mapping.StanzaError(e))
 		return
@@ -185,6 +239,12 @@ func (c *Component) bounced(ctx context.Context, m *mapping.Message) {
 		c.drop("error stanza", err)
 		return
 	}
+	if !c.sent.take(user, strings.ToLower(bareOf(m.From)), m.ID) {
+		// Not the answer to a message we sent (recently): a Jabber user can
+		// not make up errors for LEMP users.
+		c.drop("error stanza not about a message we sent", nil)
+		return
+	}
 	code := bridge.CodeUnavailable
 	if m.Error != nil {
 		code = mapping.CodeFor(m.Error.Condition)
@@ -197,12 +257,19 @@ func (c *Component) bounced(ctx context.Context, m *mapping.Message) {
 // replyError answers a message with a stanza error (never an error with an error).
 func (c *Component) replyError(ctx context.Context, m *mapping.Message, se stanza.Error) {
 	c.metrics.errorsOut.WithLabelValues(string(se.Condition)).Inc()
+	c.sendNow(ctx, mapping.ErrorReply(m, se))
+}
+
+// sendNow writes v (an answer that need not be durable) on the live
+// stream, waiting for one until ctx ends.
+func (c *Component) sendNow(ctx context.Context, v any) {
 	sess, _, err := c.link.up(ctx)
 	if err != nil {
 		return
 	}
-	reply := mapping.Message{ID: m.ID, From: m.To, To: m.From, Type: "error", Error: &se}
-	if err := sess.Encode(ctx, reply); err != nil {
-		c.log.Warn("sending stanza error", "err", err)
+	// Without the context's end: mellium would turn it into a write
+	// deadline in the past, which can fail another goroutine's write.
+	if err := sess.Encode(context.WithoutCancel(ctx), v); err != nil {
+		c.log.Warn("sending a stanza", "err", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 
@@ -29,11 +30,12 @@ type rig struct {
 	srv  *testenv.XMPPServer
 	gw   *lemptest.Gateway
 	comp *xmppside.Component
+	reg  *prometheus.Registry
 }
 
 func startRig(t *testing.T, srv *testenv.XMPPServer, st state.Store) *rig {
 	t.Helper()
-	r := &rig{srv: srv}
+	r := &rig{srv: srv, reg: prometheus.NewRegistry()}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	r.gw = lemptest.Start(t, st, lemptest.Options{Remote: func(core *bridge.Core) {
@@ -42,8 +44,9 @@ func startRig(t *testing.T, srv *testenv.XMPPServer, st state.Store) *rig {
 				Address: srv.ComponentAddr, Domain: srv.ComponentDomain, Secret: srv.ComponentSecret,
 				ServerDomain: srv.Domain, PingInterval: 2 * time.Second, PingTimeout: 3 * time.Second,
 			},
-			Core: core,
-			Log:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Core:     core,
+			Registry: r.reg,
+			Log:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -70,11 +73,13 @@ func (r *rig) waitUp(t *testing.T) {
 }
 
 // jabber is a real XMPP client with an available presence, collecting the
-// messages it receives.
+// messages, presence and IQ answers it receives.
 type jabber struct {
 	t    *testing.T
 	sess *xmpp.Session
 	in   chan mapping.Message
+	pres chan mapping.Presence
+	iqs  chan iqStanza
 }
 
 func newJabber(t *testing.T, srv *testenv.XMPPServer, user string) *jabber {
@@ -82,20 +87,40 @@ func newJabber(t *testing.T, srv *testenv.XMPPServer, user string) *jabber {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	sess := testenv.ClientSession(ctx, t, srv, user, user+"-pw")
-	j := &jabber{t: t, sess: sess, in: make(chan mapping.Message, 1024)}
+	j := &jabber{t: t, sess: sess, in: make(chan mapping.Message, 1024),
+		pres: make(chan mapping.Presence, 1024), iqs: make(chan iqStanza, 64)}
 	go func() {
 		_ = sess.Serve(xmpp.HandlerFunc(func(tr xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-			if start.Name.Local != "message" {
-				return nil
-			}
-			var m mapping.Message
-			if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), tr)).Decode(&m); err == nil {
-				j.in <- m
+			d := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), tr))
+			switch start.Name.Local {
+			case "message":
+				var m mapping.Message
+				if err := d.Decode(&m); err == nil {
+					j.in <- m
+				}
+			case "presence":
+				var p mapping.Presence
+				if err := d.Decode(&p); err == nil {
+					if os.Getenv("DEBUG_PRES") != "" {
+						t.Logf("%s got presence %+v", user, p)
+					}
+					j.pres <- p
+				}
+			case "iq":
+				var iq iqStanza
+				if err := d.Decode(&iq); err == nil && (iq.Type == "result" || iq.Type == "error") {
+					j.iqs <- iq
+				}
 			}
 			return nil
 		}))
 	}()
-	if err := sess.Send(ctx, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "presence"}})); err != nil {
+	// As any client: the roster first (servers push subscription changes
+	// only to the resources that asked for it), then the initial presence.
+	if iq := j.query("get", "", `<query xmlns="jabber:iq:roster"/>`); iq.Type != "result" {
+		t.Fatalf("roster: %+v", iq)
+	}
+	if err := sess.Send(context.Background(), xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "presence"}})); err != nil {
 		t.Fatalf("initial presence: %v", err)
 	}
 	return j
@@ -104,9 +129,9 @@ func newJabber(t *testing.T, srv *testenv.XMPPServer, user string) *jabber {
 // send writes a raw stanza.
 func (j *jabber) send(raw string) {
 	j.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := j.sess.Send(ctx, xml.NewDecoder(strings.NewReader(raw))); err != nil {
+	// No deadline: mellium turns the end of a send's context into a write
+	// deadline in the past for a moment, which can fail the next write.
+	if err := j.sess.Send(context.Background(), xml.NewDecoder(strings.NewReader(raw))); err != nil {
 		j.t.Fatalf("send %s: %v", raw, err)
 	}
 }

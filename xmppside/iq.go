@@ -114,7 +114,7 @@ func componentInfo() discoInfo {
 func userInfo() discoInfo {
 	return discoInfo{
 		Identities: []discoIdentity{{Category: "account", Type: "registered"}},
-		Features:   features(nsDiscoInfo, nsPing, nsTime, nsReceipts, nsMarkers),
+		Features:   features(nsDiscoInfo, nsPing, nsTime, nsReceipts, nsMarkers, nsLast, nsVCard),
 	}
 }
 

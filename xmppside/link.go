@@ -117,6 +117,13 @@ func (l *link) up(ctx context.Context) (*xmpp.Session, <-chan struct{}, error) {
 	}
 }
 
+// current returns the live session, or nil while the link is down.
+func (l *link) current() *xmpp.Session {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sess
+}
+
 // isUp reports whether a session is up now.
 func (l *link) isUp() bool {
 	l.mu.Lock()

@@ -10,6 +10,8 @@ type metrics struct {
 	dropped    *prometheus.CounterVec
 	errorsOut  *prometheus.CounterVec
 	messages   *prometheus.CounterVec
+	presence   *prometheus.CounterVec
+	queries    *prometheus.CounterVec
 	panics     prometheus.Counter
 	reconnects prometheus.Counter
 }
@@ -31,12 +33,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Stanza errors sent back, by condition."}, []string{"condition"}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lempgw_bridged_messages_total",
 			Help: "Messages bridged, by path."}, []string{"path"}),
+		presence: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lempgw_bridged_presence_total",
+			Help: "Presence stanzas bridged, by path and type."}, []string{"path", "type"}),
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lempgw_remote_queries_total",
+			Help: "IQ queries asked of Jabber users (vCard, last activity), by query and outcome."}, []string{"query", "outcome"}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "lempgw_component_panics_total",
 			Help: "Panics recovered while handling stanzas."}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "lempgw_component_reconnects_total",
 			Help: "Component stream (re)connections."}),
 	}
-	for _, c := range []prometheus.Collector{m.up, m.stanzasIn, m.stanzasOut, m.dropped, m.errorsOut, m.messages, m.panics, m.reconnects} {
+	for _, c := range []prometheus.Collector{m.up, m.stanzasIn, m.stanzasOut, m.dropped, m.errorsOut, m.messages, m.presence, m.queries, m.panics, m.reconnects} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -2,8 +2,9 @@ package xmppside
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"mellium.im/xmpp"
@@ -22,8 +23,9 @@ const (
 
 // sendLoop drains bridge.OutboundQueue onto the component stream, in order.
 // An item leaves the queue only once the server has provably read it: every
-// stanza is followed by an XEP-0199 ping to the server, and the server
-// answers in stream order, so a pong proves the stanza before it arrived.
+// stanza is followed, in the same write, by an XEP-0199 ping to the server,
+// and the server answers in stream order, so a pong proves the stanza before
+// it arrived; reading both in one go, the server handles both or neither.
 // Pings are pipelined (up to window in flight), so they cost no round trip
 // per stanza. When the link drops, the unconfirmed stanzas are sent again on
 // the next stream, in order: nothing is lost; a stanza the server read but
@@ -48,6 +50,7 @@ func (c *Component) sendLoop(ctx context.Context) {
 // flight is a stanza written and not yet confirmed.
 type flight struct {
 	seq  uint64
+	id   string     // the barrier ping's id
 	resp chan error // the barrier ping's outcome; nil for an item that was dropped
 }
 
@@ -60,12 +63,14 @@ func (c *Component) drain(ctx context.Context, sess *xmpp.Session, down <-chan s
 		defer close(confirmed)
 		for f := range inflight {
 			if f.resp != nil {
-				if err := <-f.resp; err != nil {
+				if err := wait(f.resp, c.link.cfg.PingTimeout, down); err != nil {
+					c.barrier.forget(f.id)
 					select {
 					case failed <- err:
 					default:
 					}
-					for range inflight { // the rest is unconfirmed: it stays queued
+					for f := range inflight { // the rest is unconfirmed: it stays queued
+						c.barrier.forget(f.id)
 					}
 					return
 				}
@@ -109,17 +114,17 @@ func (c *Component) drain(ctx context.Context, sess *xmpp.Session, down <-chan s
 		for _, it := range items {
 			cursor = it.Seq
 			f := flight{seq: it.Seq}
-			if st, err := c.stanzaFor(it); err != nil {
+			if sts, err := c.stanzasFor(it); err != nil {
 				// Poison: it can never be sent; drop it (in order).
 				c.log.Error("unsendable outbound item", "seq", it.Seq, "from", it.From, "err", err)
 				c.metrics.dropped.WithLabelValues("outbound").Inc()
 			} else {
-				if err := sess.Encode(ctx, st); err != nil {
+				f.id, f.resp = c.barrier.add()
+				if err := c.writeWithPing(ctx, sess, sts, f.id); err != nil {
+					c.barrier.forget(f.id)
 					return fmt.Errorf("writing stanza: %w", err)
 				}
-				c.metrics.stanzasOut.Inc()
-				f.resp = make(chan error, 1)
-				go func() { f.resp <- c.link.ping(ctx, sess) }()
+				c.metrics.stanzasOut.Add(float64(len(sts)))
 			}
 			select {
 			case inflight <- f:
@@ -132,21 +137,60 @@ func (c *Component) drain(ctx context.Context, sess *xmpp.Session, down <-chan s
 	}
 }
 
-// stanzaFor maps one queued LEMP frame to its stanza.
-func (c *Component) stanzaFor(it state.Item) (mapping.Message, error) {
-	var f bridge.Frame
-	if err := json.Unmarshal(it.Payload, &f); err != nil || f.M == nil {
-		return mapping.Message{}, fmt.Errorf("bad outbound payload: %v", err)
+// stanzasFor maps one queued item to its stanzas: a message, or a presence
+// (one per receiver of a broadcast; receivers whose JID is unusable are
+// skipped).
+func (c *Component) stanzasFor(it state.Item) ([]any, error) {
+	o, err := bridge.DecodeOutbound(it.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("bad outbound payload: %v", err)
 	}
-	m := f.M
+	if o.P != nil {
+		return c.presenceFor(o)
+	}
+	m := o.M
 	from, err := c.addr.LocalJID(m.S)
 	if err != nil {
-		return mapping.Message{}, fmt.Errorf("sender %q: %w", m.S, err)
+		return nil, fmt.Errorf("sender %q: %w", m.S, err)
 	}
 	to, err := mapping.ParseAddress(m.R)
 	if err != nil {
-		return mapping.Message{}, fmt.Errorf("receiver %q: %w", m.R, err)
+		return nil, fmt.Errorf("receiver %q: %w", m.R, err)
 	}
 	queued := m.SR == nil && m.DM == nil && m.NM == nil && c.now().Sub(time.UnixMilli(int64(m.ST))) > queuedAfter
-	return mapping.ToStanza(m, from, to, queued), nil
+	st := mapping.ToStanza(m, from, to, queued)
+	c.sent.add(m.S, strings.ToLower(to.String()), st.ID)
+	return []any{st}, nil
+}
+
+// presenceFor maps a queued presence to one stanza per receiver.
+func (c *Component) presenceFor(o bridge.OutboundItem) ([]any, error) {
+	p := o.P
+	from, err := c.addr.LocalJID(p.S)
+	if err != nil {
+		return nil, fmt.Errorf("sender %q: %w", p.S, err)
+	}
+	tos := o.To
+	if len(tos) == 0 {
+		tos = []string{p.R}
+	}
+	out := make([]any, 0, len(tos))
+	for i, r := range tos {
+		to, err := mapping.ParseAddress(r)
+		if err != nil {
+			c.log.Warn("presence for an unusable JID skipped", "from", p.S, "to", r, "err", err)
+			c.metrics.dropped.WithLabelValues("outbound").Inc()
+			continue
+		}
+		one := *p
+		if len(tos) > 1 {
+			one.ID = p.ID + "-" + strconv.Itoa(i)
+		}
+		out = append(out, mapping.ToPresence(&one, from, to))
+		c.metrics.presence.WithLabelValues("lemp-xmpp", string(p.T)).Inc()
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("presence %s of %s has no usable receiver", p.T, p.S)
+	}
+	return out, nil
 }
