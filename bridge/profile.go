@@ -101,12 +101,25 @@ func (c *Core) Followings(ctx context.Context, user string) ([]state.Following, 
 // requests. For a Jabber user: its last presence status and its vcard-temp
 // picture (fetched with a timeout, cached for PictureTTL; 503 when the XMPP
 // side does not answer).
+//
+// Profile may ask the XMPP server for a Jabber user's vCard; Contact does not.
 func (c *Core) Profile(ctx context.Context, name string) (state.User, *Error) {
 	u, jid, e := c.requireContact(ctx, name)
 	if e != nil || !jid {
 		return u, e
 	}
 	return c.remoteProfile(ctx, u.Name)
+}
+
+// Contact is Profile without the picture of a Jabber user: a local user's
+// record, or a Jabber user's bare JID and last presence status. It never
+// waits for the XMPP server (status get, personal info).
+func (c *Core) Contact(ctx context.Context, name string) (state.User, *Error) {
+	u, jid, e := c.requireContact(ctx, name)
+	if e != nil || !jid {
+		return u, e
+	}
+	return state.User{Name: u.Name, Status: c.book.state(u.Name).status}, nil
 }
 
 // SetPicture sets user's own picture (an opaque string, a URL in practice).

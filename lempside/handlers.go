@@ -127,7 +127,7 @@ func (c *conn) dispatch(ctx context.Context, rq *Request) (*Response, *bridge.Er
 		}
 		return &Response{S: &StateResp{U: u, V: v}}, nil
 	case rq.I != nil:
-		u, e := core.Profile(ctx, orSelf(rq.I.U, me))
+		u, e := core.Contact(ctx, orSelf(rq.I.U, me))
 		if e != nil {
 			return nil, e
 		}
@@ -225,7 +225,7 @@ func (c *conn) status(ctx context.Context, st *StatusReq) (*Response, *bridge.Er
 		}
 		return nil, core.SetStatus(ctx, me, st.S)
 	case "g":
-		u, e := core.Profile(ctx, orSelf(st.U, me))
+		u, e := core.Contact(ctx, orSelf(st.U, me))
 		return &Response{ST: &StatusResp{U: u.Name, S: u.Status}}, e
 	}
 	return nil, badT("st", st.T)

@@ -447,6 +447,11 @@ func TestJabberUserPictureAndState(t *testing.T) {
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("503 took %v", d)
 		}
+		// Status and personal info never wait for the server: they still answer.
+		erin.Send(`{"rq":{"id":"s9","st":{"t":"g","u":"frank@` + srv.Domain + `"}}}`)
+		erin.Expect(`{"rp":{"id":"s9","st":{"u":"frank@` + srv.Domain + `"}}}`)
+		erin.Send(`{"rq":{"id":"i9","i":{"u":"frank@` + srv.Domain + `"}}}`)
+		erin.Expect(`{"rp":{"id":"i9","i":{"u":"frank@` + srv.Domain + `","c":0,"r":0}}}`)
 	})
 }
 
