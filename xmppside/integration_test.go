@@ -205,6 +205,31 @@ func TestChatBothWays(t *testing.T) {
 		}
 		bob.send(`<message to="` + aliceJID + `" type="chat" id="x4"><body>still there?</body></message>`)
 		alice.Expect(`{"m":{"id":"x4","s":"` + bobJID + `","r":"alice","t":"t","c":"still there?","st":"*","p":"1","sc":"0","pc":"0"}}`)
+
+		// Chat markers (XEP-0333) both ways: nm <-> displayed.
+		bob.send(`<message to="` + aliceJID + `" id="mk1"><displayed xmlns="urn:xmpp:chat-markers:0" id="m1"/></message>`)
+		alice.Expect(`{"m":{"id":"*","s":"` + bobJID + `","r":"alice","st":"*","nm":{"id":"m1"}}}`)
+		bob.send(`<message to="` + aliceJID + `" type="chat" id="x5"><body>mark me</body><markable xmlns="urn:xmpp:chat-markers:0"/></message>`)
+		alice.Expect(`{"m":{"id":"x5","s":"` + bobJID + `","r":"alice","t":"t","c":"mark me","st":"*","p":"1","sc":"0","pc":"1"}}`)
+		alice.Send(`{"m":{"id":"n5","nm":{"id":"x5"}}}`)
+		if m = bob.next(); m.Displayed == nil || m.Displayed.ID != "x5" {
+			t.Fatalf("bob wanted a displayed marker for x5, got %+v", m)
+		}
+
+		// Offline LEMP user: kept durably, delivered at login with the sender's delay stamp.
+		alice.WS.Close()
+		bob.send(`<message to="` + aliceJID + `" type="chat" id="x6"><body>while you were out</body><request xmlns="urn:xmpp:receipts"/><delay xmlns="urn:xmpp:delay" stamp="2026-01-02T03:04:05.000Z"/></message>`)
+		bob.send(`<message to="` + aliceJID + `" type="chat" id="x7"><body>and this</body></message>`)
+		for deadline := time.Now().Add(lemptest.Wait); ; time.Sleep(20 * time.Millisecond) { // both queued for alice
+			if n, err := r.gw.Store.QueueLen(context.Background(), "alice"); err == nil && n == 2 {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("alice's queue: %d, %v; want 2", n, err)
+			}
+		}
+		alice = r.gw.Login(t, "alice")
+		alice.Expect(`{"m":{"id":"x6","s":"` + bobJID + `","r":"alice","t":"t","c":"while you were out","st":1767323045000,"p":"1","sc":"0","pc":"1"}}`)
+		alice.Expect(`{"m":{"id":"x7","s":"` + bobJID + `","r":"alice","t":"t","c":"and this","st":"*","p":"1","sc":"0","pc":"0"}}`)
 	})
 }
 
