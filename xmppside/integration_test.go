@@ -216,6 +216,16 @@ func TestChatBothWays(t *testing.T) {
 			t.Fatalf("bob wanted a displayed marker for x5, got %+v", m)
 		}
 
+		// p "0" <-> XEP-0334 no-store, and a message that waited (old st) carries
+		// an XEP-0203 delay with its st.
+		alice.Send(`{"m":{"id":"m3","r":"` + bobJID + `","t":"t","c":"ephemeral","p":"0","st":1767323045000}}`)
+		alice.Expect(`{"m":{"id":"m3","r":"alice","sr":{"id":"m3"}}}`)
+		if m = bob.next(); m.NoStore == nil || m.Delay == nil || m.Delay.Stamp != "2026-01-02T03:04:05.000Z" {
+			t.Fatalf("bob wanted no-store and a delay stamp, got %+v (delay %+v)", m, m.Delay)
+		}
+		bob.send(`<message to="` + aliceJID + `" type="chat" id="x8"><body>do not keep</body><no-store xmlns="urn:xmpp:hints"/></message>`)
+		alice.Expect(`{"m":{"id":"x8","s":"` + bobJID + `","r":"alice","t":"t","c":"do not keep","st":"*","p":"0","sc":"0","pc":"0"}}`)
+
 		// Offline LEMP user: kept durably, delivered at login with the sender's delay stamp.
 		alice.WS.Close()
 		bob.send(`<message to="` + aliceJID + `" type="chat" id="x6"><body>while you were out</body><request xmlns="urn:xmpp:receipts"/><delay xmlns="urn:xmpp:delay" stamp="2026-01-02T03:04:05.000Z"/></message>`)
