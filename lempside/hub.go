@@ -74,14 +74,3 @@ func (h *Hub) Disconnect(user, reason string) {
 		c.closeWith(closeAccountGone, reason)
 	}
 }
-
-// all returns every live connection (for shutdown).
-func (h *Hub) all() []*conn {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	out := make([]*conn, 0, len(h.users))
-	for _, c := range h.users {
-		out = append(out, c)
-	}
-	return out
-}

@@ -72,15 +72,15 @@ func usageErr(format string, args ...any) error {
 // configErr is a bad configuration: exit 2.
 func configErr(err error) error { return &exitError{code: exitUsage, err: err} }
 
-// helpShown ends a command that printed its help: exit 0.
-var helpShown = errors.New("help shown")
+// errHelpShown ends a command that printed its help: exit 0.
+var errHelpShown = errors.New("help shown")
 
 // runEnv is run with an explicit context and environment.
 func runEnv(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
 	e := &cli{ctx: ctx, environ: environ, stdout: stdout, stderr: stderr}
 	err := e.dispatch(args)
 	switch {
-	case err == nil, errors.Is(err, helpShown):
+	case err == nil, errors.Is(err, errHelpShown):
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "lempgw: %s\n", oneLine(err.Error()))
@@ -341,7 +341,7 @@ func (f *flagSet) parse(e *cli, args []string) error {
 	err := f.Parse(args)
 	if errors.Is(err, pflag.ErrHelp) {
 		fmt.Fprint(e.stdout, commandHelp(f.cmd, f.FlagSet))
-		return helpShown
+		return errHelpShown
 	}
 	if err != nil {
 		return usageErr("%s: %s (see \"lempgw %s --help\")", f.cmd.name, err, f.cmd.name)
