@@ -33,6 +33,14 @@ func (f Flag) Norm() Flag {
 
 // UnmarshalJSON accepts "0", "1", "true", "false", 0, 1, true, false (and null = absent).
 func (f *Flag) UnmarshalJSON(b []byte) error {
+	switch string(b) { // the common forms, without allocating
+	case `"1"`, "1", "true":
+		*f = FlagOn
+		return nil
+	case `"0"`, "0", "false":
+		*f = FlagOff
+		return nil
+	}
 	b = bytes.TrimSpace(b)
 	s := string(b)
 	if len(b) > 0 && b[0] == '"' {
@@ -69,6 +77,10 @@ type Millis int64
 
 // UnmarshalJSON accepts 1763850000000, 1.76385e12, "1763850000000" and null.
 func (m *Millis) UnmarshalJSON(b []byte) error {
+	if n, ok := plainInt(b); ok { // the common form, without allocating
+		*m = Millis(n)
+		return nil
+	}
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '"' {
 		var s string
@@ -160,12 +172,37 @@ type Frame struct {
 	I *Info    `json:"i,omitempty"`
 }
 
+// AppendMessageFrame appends {"m":<m>} to b.
+func AppendMessageFrame(b []byte, m *Message) []byte {
+	b = append(b, `{"m":`...)
+	b = m.AppendJSON(b)
+	return append(b, '}')
+}
+
 // Encode returns the strict, compact JSON of f.
 func (f Frame) Encode() []byte {
+	if f.I == nil && f.M != nil {
+		return AppendMessageFrame(make([]byte, 0, 96+len(f.M.C)), f.M)
+	}
 	b, err := json.Marshal(f)
 	if err != nil {
 		// Only strings, numbers and these structs: cannot fail.
 		panic("bridge: encoding frame: " + err.Error())
 	}
 	return b
+}
+
+// plainInt parses b when it is only ASCII digits (at most 18 of them).
+func plainInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }

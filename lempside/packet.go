@@ -321,6 +321,9 @@ func salvageID(src []byte) (id, key string) {
 
 // Encode returns the strict, compact JSON of p.
 func Encode(p *Packet) []byte {
+	if p.M != nil && p.RQ == nil && p.RP == nil && p.SRQ == nil && p.SRP == nil && p.O == nil && p.I == nil {
+		return bridge.AppendMessageFrame(make([]byte, 0, 96+len(p.M.C)), p.M)
+	}
 	b, err := json.Marshal(p)
 	if err != nil {
 		panic("lempside: encoding packet: " + err.Error())
