@@ -17,6 +17,12 @@ import (
 // barrierPrefix marks the ids of the pings written behind outbound stanzas.
 const barrierPrefix = "lgw-b-"
 
+// barrierTimeout is a last resort only. A slow answer must not count as a
+// lost one: the server may well have handled the stanza, and sending it
+// again on a new stream would deliver it twice. A dead link is the
+// keepalive's business (it closes the stream, which fails the waits).
+const barrierTimeout = 2 * time.Minute
+
 // barrier matches the answers to the pings the outbound sender writes behind
 // every stanza. The ping goes out in the same write as its stanza, so the
 // server reads both in one go: it handles both or neither, and its answer

