@@ -1,9 +1,12 @@
-.PHONY: test fuzz build run
+.PHONY: test fuzz bench build run
 test:
 	bash scripts/test.sh
 
 fuzz:
 	bash scripts/fuzz.sh
+
+bench:
+	bash scripts/bench.sh
 
 build:
 	go build ./cmd/lempgw
