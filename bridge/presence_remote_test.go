@@ -361,3 +361,22 @@ func TestJIDsWithoutBridging(t *testing.T) {
 		}
 	}
 }
+
+// Deleting an account tells its Jabber followers (unavailable, unsubscribed)
+// and forgets their subscriptions.
+func TestDeletedAccountTellsJabberFollowers(t *testing.T) {
+	r := newPresenceRig(t)
+	const bob, dan = "bob@example.org", "dan@example.net"
+	r.in(Presence{T: PresenceSubscribe, S: bob, R: "alice"})
+	r.in(Presence{T: PresenceSubscribe, S: dan, R: "alice"})
+	r.outbound()
+	if e := r.core.DeleteUser(r.ctx, "alice"); e != nil {
+		t.Fatal(e)
+	}
+	eq(t, "delete", r.outbound(), []string{"unavailable alice->[" + bob + " " + dan + "]", "unsubscribed alice->[" + bob + " " + dan + "]"})
+	for _, j := range []string{bob, dan} {
+		if fs, _ := r.st.Followings(r.ctx, j); len(fs) != 0 {
+			t.Errorf("%s still follows %v", j, fs)
+		}
+	}
+}

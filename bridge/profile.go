@@ -242,8 +242,43 @@ func (c *Core) DeleteUser(ctx context.Context, name string) *Error {
 		}
 	}
 	c.local.Disconnect(name, "account deleted")
+	if e := c.dropJabberFollowers(ctx, name); e != nil {
+		return e
+	}
 	if err := c.store.DeleteUser(ctx, name); err != nil {
 		return c.storeErr(ctx, "delete user", err)
+	}
+	return nil
+}
+
+// dropJabberFollowers tells a deleted account's Jabber followers it is gone
+// (unavailable, then unsubscribed) and forgets their subscriptions.
+func (c *Core) dropJabberFollowers(ctx context.Context, name string) *Error {
+	if c.remote == nil {
+		return nil
+	}
+	followers, err := c.store.Followers(ctx, name)
+	if err != nil {
+		return c.storeErr(ctx, "followers", err)
+	}
+	var jids []string
+	for _, f := range followers {
+		if IsJID(f) {
+			jids = append(jids, f)
+		}
+	}
+	if len(jids) == 0 {
+		return nil
+	}
+	for _, t := range []PresenceType{PresenceUnavailable, PresenceUnsubscribed} {
+		if err := c.queuePresence(ctx, &Presence{T: t, S: name}, jids); err != nil {
+			return c.storeErr(ctx, "queue presence", err)
+		}
+	}
+	for _, j := range jids {
+		if err := c.store.Unfollow(ctx, j, []string{name}); err != nil {
+			return c.storeErr(ctx, "unfollow", err)
+		}
 	}
 	return nil
 }
