@@ -134,13 +134,9 @@ func (c *Core) Inbound(ctx context.Context, m *Message) *Error {
 	} else {
 		dedupe = "m\x00" + m.S + "\x00" + m.ID
 	}
-	blocked, err := c.store.IsBlocked(ctx, r, m.S)
-	if err != nil {
-		return c.storeErr(ctx, "is blocked", err)
-	}
 	var targets []state.Target
-	if !blocked && (m.P.On() || c.local.Online(r)) {
-		targets = []state.Target{{Receiver: r, Item: state.Item{
+	if m.P.On() || c.local.Online(r) {
+		targets = []state.Target{{Receiver: r, UnlessBlocked: m.S, Item: state.Item{
 			From: m.S, MsgID: m.ID, Payload: Frame{M: m}.Encode(), AckOnWrite: !m.PC.On(),
 		}}}
 	}

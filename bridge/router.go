@@ -45,13 +45,19 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 	var targets []state.Target
 	var receivers []string
 	ackOnWrite := !m.PC.On()
-	item := func(r string, payload []byte) {
+	// item adds receiver r; unlessBlocked makes the store skip it when r
+	// blocked the sender (a blocked sender is not told: its message is dropped).
+	item := func(r string, payload []byte, unlessBlocked bool) {
 		if !m.P.On() && !c.local.Online(r) {
 			return // p "0": not kept for an offline receiver
 		}
-		targets = append(targets, state.Target{Receiver: r, Item: state.Item{
+		t := state.Target{Receiver: r, Item: state.Item{
 			From: from, MsgID: m.ID, Payload: payload, AckOnWrite: ackOnWrite,
-		}})
+		}}
+		if unlessBlocked {
+			t.UnlessBlocked = from
+		}
+		targets = append(targets, t)
 		receivers = append(receivers, r)
 	}
 
@@ -60,13 +66,7 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 	switch {
 	case err == nil:
 		m.R = r
-		blocked, err := c.store.IsBlocked(ctx, r, from)
-		if err != nil {
-			return c.storeErr(ctx, "is blocked", err)
-		}
-		if !blocked { // a blocked sender is not told: its message is dropped
-			item(r, Frame{M: m}.Encode())
-		}
+		item(r, Frame{M: m}.Encode(), true)
 	case errors.Is(err, state.ErrNotFound):
 		g, err := c.store.GetGroup(ctx, r)
 		if errors.Is(err, state.ErrNotFound) {
@@ -88,14 +88,9 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 				if IsJID(mem) {
 					continue // reached through the XMPP side once bridging is on
 				}
-				if blocked, err := c.store.IsBlocked(ctx, mem, from); err != nil {
-					return c.storeErr(ctx, "is blocked", err)
-				} else if blocked {
-					continue
-				}
 				one := *m
 				one.R = mem
-				item(mem, Frame{M: &one}.Encode())
+				item(mem, Frame{M: &one}.Encode(), true)
 			}
 		default:
 			if !contains(g.Members, from) {
@@ -104,7 +99,7 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 			payload := Frame{M: m}.Encode()
 			for _, mem := range g.Members {
 				if mem != from && !IsJID(mem) {
-					item(mem, payload)
+					item(mem, payload, false)
 				}
 			}
 		}

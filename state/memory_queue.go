@@ -112,6 +112,11 @@ func (m *Memory) Deliver(_ context.Context, d Delivery) (bool, error) {
 		}
 	}
 	for i, t := range d.Targets {
+		if t.UnlessBlocked != "" {
+			if _, blocked := m.blocks[t.Receiver][t.UnlessBlocked]; blocked {
+				continue
+			}
+		}
 		seq := m.seqs[t.Receiver] + 1
 		m.seqs[t.Receiver] = seq
 		it := items[i]

@@ -24,10 +24,10 @@ var (
 	// no expiry while it holds a seq; when its last seq leaves (Ack, Remove)
 	// it gets PEXPIRE ttl.
 
-	// deliverScript: KEYS[1] dedupe key, then per target seq, queue, index.
-	// ARGV: use-dedupe flag, dedupe TTL ms, index TTL ms, target count, then
-	// per target from, msgid, payload, ackonwrite. Returns 1, or 0 for a
-	// duplicate (nothing written).
+	// deliverScript: KEYS[1] dedupe key, then per target seq, queue, index,
+	// block set. ARGV: use-dedupe flag, dedupe TTL ms, index TTL ms, target
+	// count, then per target from, msgid, payload, ackonwrite, unless-blocked
+	// ("" = no check). Returns 1, or 0 for a duplicate (nothing written).
 	deliverScript = redis.NewScript(`#!lua
 if ARGV[1] == '1' then
   local ok
@@ -40,13 +40,15 @@ if ARGV[1] == '1' then
 end
 local n = tonumber(ARGV[4])
 for i = 0, n - 1 do
-  local k, a = 2 + 3 * i, 5 + 4 * i
-  local seq = string.format('%d', redis.call('INCR', KEYS[k]))
-  redis.call('XADD', KEYS[k + 1], '0-' .. seq,
-    'from', ARGV[a], 'msgid', ARGV[a + 1], 'payload', ARGV[a + 2], 'ackonwrite', ARGV[a + 3])
-  if ARGV[a + 1] ~= '' then
-    redis.call('HSET', KEYS[k + 2], 'from', ARGV[a], 'ttl', ARGV[3], seq, '1')
-    redis.call('PERSIST', KEYS[k + 2])
+  local k, a = 2 + 4 * i, 5 + 5 * i
+  if ARGV[a + 4] == '' or redis.call('SISMEMBER', KEYS[k + 3], ARGV[a + 4]) == 0 then
+    local seq = string.format('%d', redis.call('INCR', KEYS[k]))
+    redis.call('XADD', KEYS[k + 1], '0-' .. seq,
+      'from', ARGV[a], 'msgid', ARGV[a + 1], 'payload', ARGV[a + 2], 'ackonwrite', ARGV[a + 3])
+    if ARGV[a + 1] ~= '' then
+      redis.call('HSET', KEYS[k + 2], 'from', ARGV[a], 'ttl', ARGV[3], seq, '1')
+      redis.call('PERSIST', KEYS[k + 2])
+    end
   end
 end
 return 1
@@ -163,8 +165,8 @@ func (r *Redis) Deliver(ctx context.Context, d Delivery) (bool, error) {
 	if d.DedupeKey == "" && len(d.Targets) == 0 {
 		return false, nil
 	}
-	keys := make([]string, 0, 1+3*len(d.Targets))
-	args := make([]any, 0, 4+4*len(d.Targets))
+	keys := make([]string, 0, 1+4*len(d.Targets))
+	args := make([]any, 0, 4+5*len(d.Targets))
 	if d.DedupeKey != "" {
 		keys = append(keys, r.dedupeKey(d.DedupeKey))
 		args = append(args, "1")
@@ -174,7 +176,7 @@ func (r *Redis) Deliver(ctx context.Context, d Delivery) (bool, error) {
 	}
 	args = append(args, ttlMillis(d.DedupeTTL), ttlMillis(d.IndexTTL), len(d.Targets))
 	for _, t := range d.Targets {
-		keys = append(keys, r.seqKey(t.Receiver), r.queueKey(t.Receiver), r.indexKey(t.Receiver, t.Item.MsgID))
+		keys = append(keys, r.seqKey(t.Receiver), r.queueKey(t.Receiver), r.indexKey(t.Receiver, t.Item.MsgID), r.blKey(t.Receiver))
 		aow := "0"
 		if t.Item.AckOnWrite {
 			aow = "1"
@@ -183,7 +185,7 @@ func (r *Redis) Deliver(ctx context.Context, d Delivery) (bool, error) {
 		if payload == nil {
 			payload = []byte{}
 		}
-		args = append(args, t.Item.From, t.Item.MsgID, payload, aow)
+		args = append(args, t.Item.From, t.Item.MsgID, payload, aow, t.UnlessBlocked)
 	}
 	n, err := deliverScript.Run(ctx, r.rdb, keys, args...).Int64()
 	if err != nil {

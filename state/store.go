@@ -77,6 +77,9 @@ type Item struct {
 type Target struct {
 	Receiver string
 	Item     Item // Seq is ignored on input
+	// UnlessBlocked, when set, skips this target if Receiver's block list
+	// holds it (the sender): the block check costs no round trip of its own.
+	UnlessBlocked string
 }
 
 // Delivery is an atomic, de-duplicated write of one item to one or more queues.

@@ -2,6 +2,7 @@ package statetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -264,5 +265,36 @@ func testDedupeExpiry(t *testing.T, s state.Store) {
 	if dup {
 		t.Fatal("Deliver after the dedupe TTL reported a duplicate")
 	}
+	wantQueueLen(t, s, "bob", 2)
+}
+
+// testDeliverUnlessBlocked: a target with UnlessBlocked is skipped when its
+// receiver blocked that sender, in the same atomic delivery as the others.
+func testDeliverUnlessBlocked(t *testing.T, s state.Store) {
+	ctx := t.Context()
+	must(t, s.Block(ctx, "bob", "alice"))
+	item := state.Item{From: "alice", MsgID: "m1", Payload: []byte(`{"m":{}}`)}
+	dup, err := s.Deliver(ctx, state.Delivery{DedupeKey: "alice\x00m1", Targets: []state.Target{
+		{Receiver: "bob", Item: item, UnlessBlocked: "alice"},
+		{Receiver: "carol", Item: item, UnlessBlocked: "alice"},
+		{Receiver: "dave", Item: item, UnlessBlocked: "someone-else"},
+	}})
+	must(t, err)
+	if dup {
+		t.Fatal("first delivery reported as a duplicate")
+	}
+	wantQueueLen(t, s, "bob", 0)
+	wantQueueLen(t, s, "carol", 1)
+	wantQueueLen(t, s, "dave", 1)
+	if _, err := s.Ack(ctx, "bob", "m1"); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("Ack of a skipped item: %v, want ErrNotFound", err)
+	}
+	// Without UnlessBlocked the block list is not consulted; after Unblock the check passes.
+	_, err = s.Deliver(ctx, state.Delivery{Targets: []state.Target{{Receiver: "bob", Item: item}}})
+	must(t, err)
+	wantQueueLen(t, s, "bob", 1)
+	must(t, s.Unblock(ctx, "bob", "alice"))
+	_, err = s.Deliver(ctx, state.Delivery{Targets: []state.Target{{Receiver: "bob", Item: item, UnlessBlocked: "alice"}}})
+	must(t, err)
 	wantQueueLen(t, s, "bob", 2)
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"PendingCursor", testPendingCursor},
 		{"ItemRoundTrip", testItemRoundTrip},
 		{"Dedupe", testDedupe},
+		{"DeliverUnlessBlocked", testDeliverUnlessBlocked},
 		{"DedupeExpiry", testDedupeExpiry},
 		{"Ack", testAck},
 		{"AckReusedID", testAckReusedID},
