@@ -47,13 +47,14 @@ func (c *Core) SessionStarted(ctx context.Context, user string) ([]string, error
 	if err != nil {
 		return nil, err
 	}
+	blocks, err := c.blockSet(ctx, user)
+	if err != nil {
+		return nil, err
+	}
 	var online, probes []string
 	for _, f := range fs {
 		if IsJID(f.User) {
-			if c.remote == nil {
-				continue
-			}
-			if blocked, err := c.store.IsBlocked(ctx, user, f.User); err != nil || blocked {
+			if c.remote == nil || blocks[f.User] {
 				continue
 			}
 			if c.book.availableTo(f.User, user) {
@@ -117,13 +118,15 @@ func (c *Core) pushLocalPresence(ctx context.Context, user string, info *Info) (
 		c.log.ErrorContext(ctx, "reading followers", "user", user, "err", err)
 		return nil
 	}
+	blocks, err := c.blockSet(ctx, user)
+	if err != nil {
+		c.log.ErrorContext(ctx, "reading block list", "user", user, "err", err)
+		return nil
+	}
 	var frame []byte
 	for _, f := range followers {
 		remote := IsJID(f)
-		if !remote && !c.local.Online(f) {
-			continue
-		}
-		if blocked, err := c.store.IsBlocked(ctx, user, f); err != nil || blocked {
+		if (!remote && !c.local.Online(f)) || blocks[f] {
 			continue
 		}
 		if remote {
@@ -158,4 +161,18 @@ func (c *Core) LastOffline(ctx context.Context, target string) (string, int64, *
 		return u.Name, -1, nil
 	}
 	return u.Name, u.LastSeen, nil
+}
+
+// blockSet reads user's block list once, for loops over its contacts (one
+// round trip instead of one per contact).
+func (c *Core) blockSet(ctx context.Context, user string) (map[string]bool, error) {
+	l, err := c.store.BlockList(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[string]bool, len(l))
+	for _, b := range l {
+		set[b] = true
+	}
+	return set, nil
 }

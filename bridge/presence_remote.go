@@ -331,14 +331,13 @@ func (c *Core) jabberFollowers(ctx context.Context, user string) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
+	blocks, err := c.blockSet(ctx, user)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, f := range followers {
-		if !IsJID(f) {
-			continue
-		}
-		if blocked, err := c.store.IsBlocked(ctx, user, f); err != nil {
-			return nil, err
-		} else if !blocked {
+		if IsJID(f) && !blocks[f] {
 			out = append(out, f)
 		}
 	}
@@ -498,14 +497,13 @@ func (c *Core) jabberFollowings(ctx context.Context, user string) ([]string, err
 	if err != nil {
 		return nil, err
 	}
+	blocks, err := c.blockSet(ctx, user)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, f := range fs {
-		if !IsJID(f.User) {
-			continue
-		}
-		if blocked, err := c.store.IsBlocked(ctx, user, f.User); err != nil {
-			return nil, err
-		} else if !blocked {
+		if IsJID(f.User) && !blocks[f.User] {
 			out = append(out, f.User)
 		}
 	}
