@@ -30,6 +30,7 @@ type Memory struct {
 	blocks     map[string]map[string]struct{}
 	groups     map[string]groupRec
 	userGroups map[string]map[string]struct{} // user -> ids of live groups
+	history    map[string][][]byte            // group -> recent-message log, oldest first
 
 	queues map[string]*memQueue
 	seqs   map[string]uint64 // last seq per receiver; never deleted, so never reused

@@ -142,6 +142,16 @@ func (m *Memory) Deliver(_ context.Context, d Delivery) (bool, error) {
 			m.index[k] = e
 		}
 	}
+	if h := d.History; h != nil {
+		if m.history == nil {
+			m.history = map[string][][]byte{}
+		}
+		log := append(m.history[h.Group], cloneBytes(h.Payload))
+		if max := historyMax(h.Max); len(log) > max {
+			log = append([][]byte(nil), log[len(log)-max:]...)
+		}
+		m.history[h.Group] = log
+	}
 	return false, nil
 }
 

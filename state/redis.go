@@ -91,6 +91,8 @@ func (r *Redis) fwKey(user string) string    { return r.p + "fw:" + user }
 func (r *Redis) frKey(user string) string    { return r.p + "fr:" + user }
 func (r *Redis) blKey(user string) string    { return r.p + "bl:" + user }
 func (r *Redis) groupKey(id string) string   { return r.p + "g:" + id }
+func (r *Redis) groupsKey() string           { return r.p + "groups" }
+func (r *Redis) historyKey(id string) string { return r.p + "h:" + id }
 func (r *Redis) ugKey(user string) string    { return r.p + "ug:" + user }
 func (r *Redis) queueKey(user string) string { return r.p + "q:" + user }
 func (r *Redis) seqKey(user string) string   { return r.p + "seq:" + user }

@@ -15,7 +15,7 @@ func (r *Redis) CreateGroup(ctx context.Context, g Group) error {
 	if err != nil {
 		return fmt.Errorf("state: encode group: %w", err)
 	}
-	keys := []string{r.groupKey(g.ID)}
+	keys := []string{r.groupKey(g.ID), r.groupsKey()}
 	if !g.Terminated {
 		for _, m := range indexed(g) {
 			keys = append(keys, r.ugKey(m))

@@ -27,7 +27,9 @@ var (
 	// deliverScript: KEYS[1] dedupe key, then per target seq, queue, index,
 	// block set. ARGV: use-dedupe flag, dedupe TTL ms, index TTL ms, target
 	// count, then per target from, msgid, payload, ackonwrite, unless-blocked
-	// ("" = no check). Returns 1, or 0 for a duplicate (nothing written).
+	// ("" = no check), then, for a history entry, its payload and the log's
+	// length (its key is the last of KEYS). Returns 1, or 0 for a duplicate
+	// (nothing written).
 	deliverScript = redis.NewScript(`#!lua
 if ARGV[1] == '1' then
   local ok
@@ -50,6 +52,12 @@ for i = 0, n - 1 do
       redis.call('PERSIST', KEYS[k + 2])
     end
   end
+end
+local h = 5 + 5 * n
+if ARGV[h] then
+  local k = KEYS[2 + 4 * n]
+  redis.call('RPUSH', k, ARGV[h])
+  redis.call('LTRIM', k, -tonumber(ARGV[h + 1]), -1)
 end
 return 1
 `)
@@ -137,11 +145,13 @@ redis.call('DEL', KEYS[1])
 return 0
 `)
 
-	// createGroupScript: KEYS[1] group, KEYS[2..] the members' ug sets.
-	// ARGV: group JSON, group id. Returns 1, or 0 when the id is taken.
+	// createGroupScript: KEYS[1] group, KEYS[2] the set of group ids,
+	// KEYS[3..] the members' ug sets. ARGV: group JSON, group id. Returns 1,
+	// or 0 when the id is taken.
 	createGroupScript = redis.NewScript(`#!lua
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
-for i = 2, #KEYS do redis.call('SADD', KEYS[i], ARGV[2]) end
+redis.call('SADD', KEYS[2], ARGV[2])
+for i = 3, #KEYS do redis.call('SADD', KEYS[i], ARGV[2]) end
 return 1
 `)
 
@@ -162,7 +172,7 @@ return 0
 // Deliver is one EVALSHA of deliverScript: one round trip whatever the
 // number of targets.
 func (r *Redis) Deliver(ctx context.Context, d Delivery) (bool, error) {
-	if d.DedupeKey == "" && len(d.Targets) == 0 {
+	if d.DedupeKey == "" && len(d.Targets) == 0 && d.History == nil {
 		return false, nil
 	}
 	keys := make([]string, 0, 1+4*len(d.Targets))
@@ -186,6 +196,10 @@ func (r *Redis) Deliver(ctx context.Context, d Delivery) (bool, error) {
 			payload = []byte{}
 		}
 		args = append(args, t.Item.From, t.Item.MsgID, payload, aow, t.UnlessBlocked)
+	}
+	if h := d.History; h != nil {
+		keys = append(keys, r.historyKey(h.Group))
+		args = append(args, append([]byte{}, h.Payload...), historyMax(h.Max))
 	}
 	n, err := deliverScript.Run(ctx, r.rdb, keys, args...).Int64()
 	if err != nil {

@@ -168,7 +168,8 @@ func TestRedisKeyLayout(t *testing.T) {
 	must(s.Block(ctx, "alice", "eve"))
 	must(s.CreateGroup(ctx, state.Group{ID: "g1", Owner: "alice", Members: []string{"alice"}}))
 	_, err = s.Deliver(ctx, state.Delivery{DedupeKey: "alice\x00m1", DedupeTTL: time.Minute, IndexTTL: time.Minute,
-		Targets: []state.Target{{Receiver: "a:b", Item: state.Item{From: "alice", MsgID: "m1", Payload: []byte("x")}}}})
+		Targets: []state.Target{{Receiver: "a:b", Item: state.Item{From: "alice", MsgID: "m1", Payload: []byte("x")}}},
+		History: &state.HistoryEntry{Group: "g1", Payload: []byte("x")}})
 	must(err)
 
 	opt, _ := redis.ParseURL(srv.URL)
@@ -178,7 +179,7 @@ func TestRedisKeyLayout(t *testing.T) {
 	must(err)
 	want := map[string]string{
 		"p:u:alice": "string", "p:users": "set", "p:fw:alice": "hash", "p:fr:bob": "set",
-		"p:bl:alice": "set", "p:g:g1": "string", "p:ug:alice": "set",
+		"p:bl:alice": "set", "p:g:g1": "string", "p:ug:alice": "set", "p:groups": "set", "p:h:g1": "list",
 		"p:q:a:b": "stream", "p:seq:a:b": "string", "p:mi:a%3Ab:m1": "hash", "p:dd:alice\x00m1": "string",
 	}
 	if len(keys) != len(want) {

@@ -98,7 +98,21 @@ type Delivery struct {
 	// indexed.
 	IndexTTL time.Duration
 	Targets  []Target
+	// History, when set, appends an entry to a group's recent-message log
+	// in the same atomic write (and not at all for a duplicate).
+	History *HistoryEntry
 }
+
+// HistoryEntry is one entry of a group's recent-message log: what a Jabber
+// user joining the group's MUC room is shown (XEP-0045 discussion history).
+type HistoryEntry struct {
+	Group   string
+	Payload []byte
+	Max     int // the log keeps the Max latest entries; <= 0 means 50
+}
+
+// DefaultHistoryMax is the length of a group's log when HistoryEntry.Max is not set.
+const DefaultHistoryMax = 50
 
 // Store is the gateway's whole persistent state. Implementations: the memory
 // store (embedded default, single node) and the Redis store. Every method is
@@ -146,6 +160,12 @@ type Store interface {
 	// UpdateUser, fn may run more than once and a changed ID is ignored.
 	UpdateGroup(ctx context.Context, id string, fn func(*Group) error) (Group, error)
 	UserGroups(ctx context.Context, user string) ([]string, error) // ids of live groups and lists the user is a member or the owner of, sorted
+	// ListGroups returns the ids of every live (not terminated) group and
+	// broadcast list, sorted.
+	ListGroups(ctx context.Context) ([]string, error)
+	// History returns up to n of the latest entries of group's log (see
+	// Delivery.History), oldest first; n <= 0 means all.
+	History(ctx context.Context, group string, n int) ([][]byte, error)
 
 	// Delivery queues.
 	// Deliver writes every target's item, or (duplicate) none of them. Each

@@ -35,6 +35,8 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"GroupTombstone", testGroupTombstone},
 		{"GroupUpdateConcurrent", testGroupUpdateConcurrent},
 		{"UserGroups", testUserGroups},
+		{"ListGroups", testListGroups},
+		{"GroupHistory", testGroupHistory},
 		{"DeliverPending", testDeliverPending},
 		{"PendingCursor", testPendingCursor},
 		{"ItemRoundTrip", testItemRoundTrip},
