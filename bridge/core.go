@@ -49,6 +49,7 @@ type Core struct {
 	store  state.Store
 	local  Local
 	remote Remote // nil while XMPP bridging is off
+	rooms  Rooms  // nil while groups are not hosted as MUC rooms
 	log    *slog.Logger
 
 	book     *contactBook // Jabber contacts' presence (presence_remote.go)

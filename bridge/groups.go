@@ -30,15 +30,20 @@ func kindName(k state.GroupKind) string {
 	return "group"
 }
 
-// members folds, de-duplicates and checks names: each must be a local user.
-func (c *Core) members(ctx context.Context, names []string, except string) ([]string, *Error) {
+// members folds, de-duplicates and checks names: each must be a local user,
+// or, when jabber is true, may be a Jabber user's bare JID.
+func (c *Core) members(ctx context.Context, names []string, except string, jabber bool) ([]string, *Error) {
 	out := make([]string, 0, len(names))
 	for _, n := range names {
 		n = FoldUsername(n)
 		if n == except || slices.Contains(out, n) {
 			continue
 		}
-		if _, e := c.requireUser(ctx, n); e != nil {
+		if IsJID(n) && jabber {
+			if err := c.remote.CheckAddress(n); err != nil {
+				return nil, Errorf(CodeBadRequest, "bad Jabber address %q: %v", n, err)
+			}
+		} else if _, e := c.requireUser(ctx, n); e != nil {
 			return nil, e
 		}
 		out = append(out, n)
@@ -46,14 +51,32 @@ func (c *Core) members(ctx context.Context, names []string, except string) ([]st
 	return out, nil
 }
 
+// jabberMembers reports whether the group or broadcast list id may have
+// Jabber members: a broadcast list when bridging is on, a hosted group when
+// its MUC room exists. A server room's members are LEMP users only.
+func (c *Core) jabberMembers(kind state.GroupKind, id string) bool {
+	if kind == state.KindBroadcast {
+		return c.remote != nil
+	}
+	return c.RoomsOn() && !IsServerRoom(id)
+}
+
 // create makes a group (the actor is owner, admin and first member) or a
 // broadcast list (the actor is owner, not a member).
 func (c *Core) create(ctx context.Context, actor string, kind state.GroupKind, spec GroupSpec) *Error {
 	spec.ID = foldID(spec.ID)
 	if IsJID(spec.ID) {
-		return errBridgingOff
-	}
-	if err := validGroupID(spec.ID); err != nil {
+		// A room of the XMPP server: the gateway joins it for each member.
+		if c.remote == nil {
+			return errBridgingOff
+		}
+		if kind != state.KindGroup {
+			return Errorf(CodeBadRequest, "a broadcast id can not be a JID")
+		}
+		if err := c.remote.CheckAddress(spec.ID); err != nil {
+			return Errorf(CodeBadRequest, "bad room address %q: %v", spec.ID, err)
+		}
+	} else if err := validGroupID(spec.ID); err != nil {
 		return AsError(err)
 	}
 	if len(spec.Name) > MaxProfileBytes || len(spec.Picture) > MaxProfileBytes {
@@ -68,7 +91,7 @@ func (c *Core) create(ctx context.Context, actor string, kind state.GroupKind, s
 	if kind == state.KindGroup {
 		except = actor
 	}
-	mem, e := c.members(ctx, spec.Members, except)
+	mem, e := c.members(ctx, spec.Members, except, c.jabberMembers(kind, spec.ID))
 	if e != nil {
 		return e
 	}
@@ -180,7 +203,7 @@ func (c *Core) CreateGroup(ctx context.Context, actor string, spec GroupSpec) *E
 
 // AddMembers handles g.t "a" (admins only). Members are told {t:"a", m:[added]}.
 func (c *Core) AddMembers(ctx context.Context, actor, id string, names []string) *Error {
-	add, e := c.members(ctx, names, "")
+	add, e := c.members(ctx, names, "", c.jabberMembers(state.KindGroup, foldID(id)))
 	if e != nil {
 		return e
 	}
@@ -421,7 +444,7 @@ func (c *Core) UpdateBroadcast(ctx context.Context, actor, id, op string, names 
 	var add []string
 	if op == "a" {
 		var e *Error
-		if add, e = c.members(ctx, names, ""); e != nil {
+		if add, e = c.members(ctx, names, "", c.jabberMembers(state.KindBroadcast, id)); e != nil {
 			return e
 		}
 	}

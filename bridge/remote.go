@@ -52,6 +52,13 @@ type OutboundItem struct {
 	// To, when set, sends P to each of these Jabber bare JIDs (a broadcast
 	// to followers); else P goes to P.R.
 	To []string `json:"to,omitempty"`
+	// G is a group event for the XMPP side: on RoomQueue, for a hosted
+	// group's Jabber occupants; on OutboundQueue, for a server room's LEMP
+	// members (joins and leaves of their occupants).
+	G *GroupInfo `json:"g,omitempty"`
+	// Room marks M as a LEMP member's message to the server room M.R (a
+	// groupchat from the member's occupant), not a 1:1 chat.
+	Room bool `json:"room,omitempty"`
 }
 
 // Encode returns the JSON of it.
@@ -69,8 +76,14 @@ func DecodeOutbound(b []byte) (OutboundItem, error) {
 	if err := json.Unmarshal(b, &it); err != nil {
 		return it, err
 	}
-	if (it.M == nil) == (it.P == nil) {
-		return it, errors.New("outbound item has neither or both of a message and a presence")
+	n := 0
+	for _, set := range []bool{it.M != nil, it.P != nil, it.G != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return it, errors.New("outbound item needs exactly one of a message, a presence and a group event")
 	}
 	return it, nil
 }

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/lempgw/lempgw/state"
 )
@@ -44,6 +45,19 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 	}
 	var targets []state.Target
 	var receivers []string
+	var history *state.HistoryEntry
+	var wakeRemote, wakeRooms bool
+	// queue adds an item for the XMPP side (OutboundQueue or RoomQueue).
+	queue := func(q string, it OutboundItem) {
+		targets = append(targets, state.Target{Receiver: q, Item: state.Item{
+			From: from, Payload: it.Encode(), AckOnWrite: true,
+		}})
+		if q == RoomQueue {
+			wakeRooms = true
+		} else {
+			wakeRemote = true
+		}
+	}
 	ackOnWrite := !m.PC.On()
 	// item adds receiver r; unlessBlocked makes the store skip it when r
 	// blocked the sender (a blocked sender is not told: its message is dropped).
@@ -85,11 +99,15 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 				return Errorf(CodeForbidden, "not the owner of broadcast list %s", g.ID)
 			}
 			for _, mem := range g.Members {
-				if IsJID(mem) {
-					continue // reached through the XMPP side once bridging is on
-				}
 				one := *m
 				one.R = mem
+				if IsJID(mem) {
+					// A 1:1 chat from the owner; its receipts come back to the owner.
+					if c.remote != nil {
+						queue(OutboundQueue, OutboundItem{M: &one})
+					}
+					continue
+				}
 				item(mem, Frame{M: &one}.Encode(), true)
 			}
 		default:
@@ -102,6 +120,18 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 					item(mem, payload, false)
 				}
 			}
+			switch {
+			case IsServerRoom(g.ID):
+				// The other LEMP members got their copies above; the room
+				// gets it from the sender's occupant, for its other occupants.
+				if c.remote == nil {
+					return errBridgingOff
+				}
+				queue(OutboundQueue, OutboundItem{M: m, Room: true})
+			case c.RoomsOn() && hasJabberMember(g.Members):
+				queue(RoomQueue, OutboundItem{M: m})
+			}
+			history = c.historyFor(&g, m)
 		}
 	default:
 		return c.storeErr(ctx, "get user", err)
@@ -112,6 +142,7 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 		DedupeTTL: c.cfg.DedupeTTL,
 		IndexTTL:  c.cfg.IndexTTL,
 		Targets:   targets,
+		History:   history,
 	})
 	if err != nil {
 		return c.storeErr(ctx, "deliver", err)
@@ -120,8 +151,19 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 		for _, r := range receivers {
 			c.local.Notify(r)
 		}
+		c.wake(wakeRemote, wakeRooms)
 	}
 	return nil
+}
+
+// wake wakes the senders of OutboundQueue and RoomQueue.
+func (c *Core) wake(remote, rooms bool) {
+	if remote && c.remote != nil {
+		c.remote.Notify()
+	}
+	if rooms && c.rooms != nil {
+		c.rooms.NotifyRooms()
+	}
 }
 
 // Receipt handles a delivered (dm) or noticed (nm) message from user: the
@@ -145,6 +187,9 @@ func (c *Core) Receipt(ctx context.Context, user string, m *Message) *Error {
 	}
 	if sender == user {
 		return nil // a self-message: nobody else to tell
+	}
+	if IsJID(sender) && (strings.Contains(sender, "/") || c.isGroup(ctx, sender)) {
+		return nil // a message from a room: receipts are not sent into rooms
 	}
 	st := m.ST
 	if st == 0 {
@@ -196,7 +241,7 @@ func (c *Core) Written(ctx context.Context, user string, seq uint64) error {
 // once written) and wakes them.
 func (c *Core) pushEvent(ctx context.Context, receivers []string, g *GroupInfo) error {
 	payload := Frame{I: &Info{G: g}}.Encode()
-	targets := make([]state.Target, 0, len(receivers))
+	targets := make([]state.Target, 0, len(receivers)+1)
 	var locals []string
 	for _, r := range receivers {
 		if IsJID(r) {
@@ -204,6 +249,19 @@ func (c *Core) pushEvent(ctx context.Context, receivers []string, g *GroupInfo) 
 		}
 		targets = append(targets, state.Target{Receiver: r, Item: state.Item{From: g.S, Payload: payload, AckOnWrite: true}})
 		locals = append(locals, r)
+	}
+	// The XMPP side's copy, in the same atomic write: a server room's
+	// membership changes become joins and leaves of the members' occupants;
+	// a hosted group's events reach its Jabber occupants through its room.
+	var wakeRemote, wakeRooms bool
+	event := OutboundItem{G: g}.Encode()
+	switch {
+	case IsServerRoom(g.I) && c.remote != nil && len(g.T) == 1 && strings.Contains("cablt", g.T):
+		targets = append(targets, state.Target{Receiver: OutboundQueue, Item: state.Item{From: g.S, Payload: event, AckOnWrite: true}})
+		wakeRemote = true
+	case !IsServerRoom(g.I) && c.RoomsOn() && hasJabberMember(receivers):
+		targets = append(targets, state.Target{Receiver: RoomQueue, Item: state.Item{From: g.S, Payload: event, AckOnWrite: true}})
+		wakeRooms = true
 	}
 	if len(targets) == 0 {
 		return nil
@@ -214,6 +272,7 @@ func (c *Core) pushEvent(ctx context.Context, receivers []string, g *GroupInfo) 
 	for _, r := range locals {
 		c.local.Notify(r)
 	}
+	c.wake(wakeRemote, wakeRooms)
 	return nil
 }
 
