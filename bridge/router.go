@@ -41,7 +41,15 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 	m.SR, m.DM, m.NM, m.E = nil, nil, nil, nil
 
 	if IsJID(m.R) {
-		return c.sendRemote(ctx, "m\x00"+from+"\x00"+m.ID, m)
+		// A Jabber user, unless it is a room of the XMPP server that is a
+		// LEMP group.
+		_, err := c.store.GetGroup(ctx, foldID(m.R))
+		if errors.Is(err, state.ErrNotFound) {
+			return c.sendRemote(ctx, "m\x00"+from+"\x00"+m.ID, m)
+		}
+		if err != nil {
+			return c.storeErr(ctx, "get group", err)
+		}
 	}
 	var targets []state.Target
 	var receivers []string
@@ -76,7 +84,12 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 	}
 
 	r := FoldUsername(m.R)
-	_, err := c.store.GetUser(ctx, r)
+	var err error
+	if IsJID(r) {
+		err = state.ErrNotFound // a server room: no user has an '@'
+	} else {
+		_, err = c.store.GetUser(ctx, r)
+	}
 	switch {
 	case err == nil:
 		m.R = r

@@ -42,6 +42,7 @@ type Component struct {
 	sent    sentIDs   // ids of messages sent, for bounces
 	queries queries   // IQs asked of Jabber users' servers
 	lw      linkWatch // link up/down -> core.RemoteUp/RemoteDown
+	srooms  serverRooms
 	wg      sync.WaitGroup
 }
 

@@ -40,6 +40,10 @@ func (h handler) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElemen
 			c.drop("malformed message", err)
 			return nil
 		}
+		if m.Type == "groupchat" || c.srooms.known(bareOf(m.From)) {
+			c.dispatch(bareOf(m.From), func(ctx context.Context) { c.serverRoomInbound(ctx, &m) })
+			return nil
+		}
 		c.dispatch(bareOf(m.From), func(ctx context.Context) { c.inboundMessage(ctx, &m) })
 	case "iq":
 		if id, typ := attr(start, "id"), attr(start, "type"); strings.HasPrefix(id, queryPrefix) && (typ == "result" || typ == "error") {
@@ -67,6 +71,15 @@ func (h handler) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElemen
 			}
 		}
 	case "presence":
+		if c.srooms.known(bareOf(attr(start, "from"))) {
+			var p roomPresence
+			if err := d.Decode(&p); err != nil {
+				c.drop("malformed presence", err)
+				return nil
+			}
+			c.dispatch(bareOf(p.From), func(ctx context.Context) { c.serverRoomPresence(ctx, &p) })
+			return nil
+		}
 		var p mapping.Presence
 		if err := d.Decode(&p); err != nil {
 			c.drop("malformed presence", err)

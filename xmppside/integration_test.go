@@ -46,7 +46,7 @@ func startRig(t *testing.T, srv *testenv.XMPPServer, st state.Store) *rig {
 			},
 			Core:     core,
 			Registry: r.reg,
-			Log:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Log:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: testLogLevel()})),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -249,6 +249,8 @@ func TestChatBothWays(t *testing.T) {
 func TestServerRestartLosesNothing(t *testing.T) {
 	testenv.ForEachXMPPServer(t, func(t *testing.T, srv *testenv.XMPPServer) {
 		srv.Register(t, "bob", "bob-pw")
+		trace, stopTrace := xmppside.TraceStreams()
+		defer stopTrace()
 		r := startRig(t, srv, state.NewMemory())
 		r.gw.User(t, "alice", false)
 		alice := r.gw.Login(t, "alice")
@@ -281,6 +283,7 @@ func TestServerRestartLosesNothing(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		offl, _ := os.ReadFile(srv.Dir + "/data/xmpp%2etest/offline/bob.list")
 		bob := newJabber(t, srv, "bob") // offline storage delivers now
 		seen := map[string]int{}
 		for len(seen) < total {
@@ -306,6 +309,20 @@ func TestServerRestartLosesNothing(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %d messages across a restart, %d unique delivered, %d duplicated", srv.Kind, total, len(seen), dups)
+		if dups > 0 || os.Getenv("INVESTIGATE_ALL") != "" {
+			f, _ := os.CreateTemp("/tmp", "lgw-dup-"+srv.Kind+"-*")
+			fmt.Fprintf(f, "dups=%d seen=%v\n", dups, seen)
+			for _, l := range trace.Lines() {
+				fmt.Fprintln(f, l)
+			}
+			lg, _ := os.ReadFile(srv.Dir + "/prosody.log")
+			f.Write([]byte("\n===== offline store\n"))
+			f.Write(offl)
+			f.Write([]byte("\n===== prosody.log\n"))
+			f.Write(lg)
+			f.Close()
+			t.Logf("trace in %s", f.Name())
+		}
 		// Known limit (docs/architecture.md, "Exactly once across a server
 		// restart"): a stanza written while the server is already shutting
 		// down may be handled by it without its barrier ping being answered,

@@ -145,8 +145,13 @@ func (c *Component) stanzasFor(it state.Item) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad outbound payload: %v", err)
 	}
-	if o.P != nil {
+	switch {
+	case o.P != nil:
 		return c.presenceFor(o)
+	case o.G != nil: // a server room's membership change (serverrooms.go)
+		return c.serverRoomEvent(context.Background(), o.G)
+	case o.Room:
+		return c.serverRoomMessage(o.M)
 	}
 	m := o.M
 	from, err := c.addr.LocalJID(m.S)

@@ -315,11 +315,15 @@ func (c *Component) watchLink(ctx context.Context) {
 		c.lw.mu.Unlock()
 		wctx, cancel := context.WithTimeout(ctx, time.Minute)
 		if up && (!nowUp || gen != seen) {
+			c.srooms.mu.Lock()
+			c.srooms.downSince = c.now()
+			c.srooms.mu.Unlock()
 			c.core.RemoteDown(wctx)
 			up = false
 		}
 		if nowUp && gen != seen {
 			c.core.RemoteUp(wctx)
+			c.joinAll(wctx)
 			up, seen = true, gen
 		}
 		cancel()
