@@ -37,6 +37,8 @@ type Memory struct {
 	index  map[indexKey]indexEntry
 	dedupe map[string]time.Time // key -> expiry (zero: never)
 	expiry expiryHeap
+
+	reg memRegistry // session registry: memory_sessions.go
 }
 
 type userRec struct {

@@ -191,6 +191,40 @@ type Store interface {
 	Remove(ctx context.Context, user string, seq uint64) error
 	QueueLen(ctx context.Context, user string) (int, error)
 
+	// Session registry: which node holds which user, for several gateway
+	// nodes on one store (docs/state.md, "Session registry"). A node is one
+	// run of a gateway process: StartNode records it, Heartbeat keeps the
+	// record alive for ttl more, and a record not renewed in time expires by
+	// itself. A session is live while the run it was registered under is the
+	// live run of its node, so one Heartbeat per node keeps all of its
+	// sessions; the sessions of dead runs are left out of every listing and
+	// deleted lazily by the listings. Times are the caller's (ms).
+	//
+	// StartNode writes n as the live run of node n.ID for ttl, replacing any
+	// other run of that id (whose sessions are then dead).
+	StartNode(ctx context.Context, n Node, ttl time.Duration) error
+	// Heartbeat renews n's record for ttl (storing n's fields, such as
+	// LastBeat) if n.Run is still the live run of n.ID, and reports whether it
+	// was. It never creates a record: after false the caller starts a new run
+	// (StartNode with a new Run) and registers its sessions again.
+	Heartbeat(ctx context.Context, n Node, ttl time.Duration) (alive bool, err error)
+	// StopNode ends run of node id: its record (if run is still the live one)
+	// and its sessions. Stopping a missing node or run is not an error.
+	StopNode(ctx context.Context, id, run string) error
+	// Nodes returns the live node records, sorted by ID.
+	Nodes(ctx context.Context) ([]Node, error)
+	// RegisterSession adds or overwrites sessions, all of one node run, by
+	// (Run, ID). ErrNotFound when that run is not its node's live run (then
+	// nothing more is written; whatever was dies with the run).
+	RegisterSession(ctx context.Context, ss ...Session) error
+	// RemoveSession deletes a session by (User, Node, Run, ID); a missing one
+	// is not an error.
+	RemoveSession(ctx context.Context, s Session) error
+	// Sessions returns the live sessions, sorted by User, Started, Node, ID.
+	Sessions(ctx context.Context) ([]Session, error)
+	// UserSessions returns user's live sessions, sorted by Started, Node, ID.
+	UserSessions(ctx context.Context, user string) ([]Session, error)
+
 	// Ping checks the backend is reachable. Close releases it.
 	Ping(ctx context.Context) error
 	Close() error

@@ -35,6 +35,7 @@ type Config struct {
 	Auth     AuthConfig     `koanf:"auth"`
 	XMPP     XMPPConfig     `koanf:"xmpp"`
 	Delivery DeliveryConfig `koanf:"delivery"`
+	Node     NodeConfig     `koanf:"node"`
 	Log      LogConfig      `koanf:"log"`
 }
 
@@ -105,6 +106,14 @@ type DeliveryConfig struct {
 	IndexTTL  time.Duration `koanf:"index_ttl"`  // how long dm/nm for a message still find its sender
 }
 
+// NodeConfig is this gateway's entry in the session registry, which tells
+// several gateways on one Redis apart.
+type NodeConfig struct {
+	ID        string        `koanf:"id"`        // empty: hostname-<random>, chosen at start
+	Heartbeat time.Duration `koanf:"heartbeat"` // period of the node's heartbeat
+	TTL       time.Duration `koanf:"ttl"`       // a node silent for this long is gone, with its sessions
+}
+
 // LogConfig is the process log (stderr).
 type LogConfig struct {
 	Level  string `koanf:"level"`  // debug, info, warn, error
@@ -137,7 +146,8 @@ func DefaultConfig() Config {
 			DedupeTTL: 168 * time.Hour,
 			IndexTTL:  720 * time.Hour,
 		},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Node: NodeConfig{Heartbeat: 10 * time.Second, TTL: 30 * time.Second},
+		Log:  LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -629,6 +639,17 @@ func (c *Config) validate() error {
 		return badValue("delivery.index_ttl", formatDuration(c.Delivery.IndexTTL), "want a positive duration")
 	}
 
+	n := &c.Node
+	if n.ID != "" && !validNodeID(n.ID) {
+		return badValue("node.id", n.ID, "want 1 to 64 letters, digits, '.', '_' or '-'")
+	}
+	if n.Heartbeat < 100*time.Millisecond || n.Heartbeat > time.Hour {
+		return badValue("node.heartbeat", formatDuration(n.Heartbeat), `want a duration between "100ms" and "1h"`)
+	}
+	if n.TTL < 2*n.Heartbeat {
+		return badValue("node.ttl", formatDuration(n.TTL), "want at least twice node.heartbeat (%s)", formatDuration(n.Heartbeat))
+	}
+
 	c.Log.Level = strings.ToLower(strings.TrimSpace(c.Log.Level))
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -658,6 +679,19 @@ func checkHostPort(s string) error {
 		return errors.New("want a port number between 0 and 65535")
 	}
 	return nil
+}
+
+// validNodeID accepts 1 to 64 ASCII letters, digits, '.', '_' and '-'.
+func validNodeID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // validDomain is a loose check of a DNS name (an XMPP domainpart).

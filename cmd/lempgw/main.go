@@ -147,6 +147,7 @@ func init() {
 			help: "One line per item, oldest first: sequence number, sender, message id, when it\n" +
 				"leaves the queue (dm: on the receiver's acknowledgement; write: once written),\n" +
 				"and the frame. The name @xmpp shows the outbound queue to Jabber users."},
+		sessionsCommand, // sessions.go
 		{name: "version", args: "", summary: "print the version", run: cmdVersion},
 		{name: "help", args: "[COMMAND...]", summary: "show help for a command", run: cmdHelp},
 	}

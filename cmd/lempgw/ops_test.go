@@ -121,6 +121,11 @@ func TestOpsEndpoints(t *testing.T) {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
+	// The writer counts a frame once written: the client can read it first.
+	for deadline := time.Now().Add(5 * time.Second); metric(after, "lempgw_packets_out_total") < 6 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		_, after = httpGet(t, base+"/metrics")
+	}
 	if got := metric(after, "lempgw_packets_out_total"); got < 6 {
 		t.Errorf("lempgw_packets_out_total = %v, want >= 6", got)
 	}

@@ -97,6 +97,11 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
+	stopRegistry, err := startRegistry(ctx, cfg, hub, st, srv.URL(), opsLn.Addr().String(), log) // sessions.go
+	if err != nil {
+		return err
+	}
+	defer stopRegistry()
 	ops := &http.Server{
 		Handler:           newOpsHandler(reg, ready, cfg.HTTP.Pprof),
 		ReadHeaderTimeout: 10 * time.Second,

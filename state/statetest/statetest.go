@@ -52,6 +52,14 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"SeqNeverReused", testSeqNeverReused},
 		{"DeliverConcurrent", testDeliverConcurrent},
 		{"CopyIsolation", testCopyIsolation},
+		{"SessionRegistry", testSessionRegistry},
+		{"SessionNewRun", testSessionNewRun},
+		{"StopNode", testStopNode},
+		{"Heartbeat", testHeartbeat},
+		{"SessionExpiry", testSessionExpiry},
+		{"SessionValidation", testSessionValidation},
+		{"SessionRoundTrip", testSessionRoundTrip},
+		{"SessionsConcurrent", testSessionsConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
