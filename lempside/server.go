@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lempgw/lempgw/bridge"
+	"github.com/lempgw/lempgw/lempside/webclient"
 )
 
 // Config configures the LEMP websocket server. Zero values take the defaults
@@ -32,6 +33,9 @@ type Config struct {
 	PingInterval   time.Duration // websocket ping period; default 30s
 	Registry       prometheus.Registerer
 	Now            func() time.Time // default time.Now
+	// WebClient serves the demo web client (package webclient) at "/"
+	// beside the websocket at Path (issue 7).
+	WebClient bool
 }
 
 func (c *Config) defaults() {
@@ -85,6 +89,9 @@ func NewServer(cfg Config, core *bridge.Core, hub *Hub, log *slog.Logger) (*Serv
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return nil, errors.New("lemp: tls_cert and tls_key go together")
 	}
+	if cfg.WebClient && cfg.Path == "/" {
+		return nil, errors.New("lemp: the web client is served at /: lemp.path must be another path (or turn lemp.web_client off)")
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -101,6 +108,9 @@ func NewServer(cfg Config, core *bridge.Core, hub *Hub, log *slog.Logger) (*Serv
 	}
 	mux := http.NewServeMux()
 	mux.Handle(cfg.Path, s)
+	if cfg.WebClient { // issue 7: the demo web client at "/", same origin as the websocket
+		mux.Handle("/", webclient.Handler(webclient.WSPath(cfg.Path)))
+	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return s, nil
 }

@@ -2,12 +2,14 @@
 # Installs what the test suite needs from Debian's packages when it is missing
 # and we are root: redis-server, prosody and ejabberd (the integration tests
 # start private instances of them on loopback ports; their system services are
-# kept from starting). Safe to run again; prints what it does.
+# kept from starting), and chromium (headless, for the web client's browser
+# test in lempside/webclient). Safe to run again; prints what it does.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v prosody >/dev/null 2>&1 || need+=(prosody)
 [ -x /usr/sbin/ejabberdctl ] || need+=(ejabberd)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -51,6 +51,7 @@ type LEMPConfig struct {
 	AllowedOrigins []string      `koanf:"allowed_origins"`
 	WriteQueue     int           `koanf:"write_queue"`   // outbound frames queued per connection
 	PingInterval   time.Duration `koanf:"ping_interval"` // websocket ping period
+	WebClient      bool          `koanf:"web_client"`    // issue 7: serve the demo web client at "/"
 }
 
 // HTTPConfig is the ops HTTP server (/healthz, /readyz, /metrics).
@@ -131,6 +132,7 @@ func DefaultConfig() Config {
 			AllowedOrigins: []string{},
 			WriteQueue:     256,
 			PingInterval:   30 * time.Second,
+			WebClient:      true,
 		},
 		HTTP: HTTPConfig{Listen: "127.0.0.1:9025"},
 		State: StateConfig{
@@ -571,6 +573,9 @@ func (c *Config) validate() error {
 	}
 	if l.PingInterval <= 0 {
 		return badValue("lemp.ping_interval", formatDuration(l.PingInterval), "want a positive duration")
+	}
+	if l.WebClient && l.Path == "/" { // issue 7: the web client is at "/"
+		return badValue("lemp.path", l.Path, "the web client is served at /: choose another path or set lemp.web_client = false")
 	}
 
 	if err := checkHostPort(c.HTTP.Listen); err != nil {

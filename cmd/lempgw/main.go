@@ -315,7 +315,7 @@ func newFlagSet(name string) *flagSet {
 // config check. Secrets have no flags (they would show in the process list).
 var (
 	storeFlagKeys  = []string{"state.backend", "state.redis_url", "state.key_prefix", "log.level", "log.format"}
-	serverFlagKeys = []string{"lemp.listen", "lemp.path", "http.listen", "http.pprof", "xmpp.component_address", "xmpp.domain", "xmpp.muc_domain"}
+	serverFlagKeys = []string{"lemp.listen", "lemp.path", "lemp.web_client", "http.listen", "http.pprof", "xmpp.component_address", "xmpp.domain", "xmpp.muc_domain"}
 )
 
 // addConfigFlags adds a --KEY flag for each config key, shown with its

@@ -85,6 +85,7 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 		AllowedOrigins: cfg.LEMP.AllowedOrigins,
 		WriteQueue:     cfg.LEMP.WriteQueue,
 		PingInterval:   cfg.LEMP.PingInterval,
+		WebClient:      cfg.LEMP.WebClient, // issue 7
 		Registry:       reg,
 	}, core, hub, log)
 	if err != nil {
