@@ -92,6 +92,9 @@ func (c *Core) storeErr(ctx context.Context, op string, err error) *Error {
 		return Errorf(CodeConflict, "already exists")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return Errorf(CodeUnavailable, "state store timed out")
+	case errors.Is(err, state.ErrUnavailable):
+		c.log.WarnContext(ctx, "state store unavailable", "op", op, "err", err)
+		return Errorf(CodeUnavailable, "state store unavailable")
 	}
 	var e *Error
 	if errors.As(err, &e) {

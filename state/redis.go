@@ -117,7 +117,18 @@ func (r *Redis) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
+	if unreachable(err) {
+		return fmt.Errorf("state: redis %s: %w (%w)", op, err, ErrUnavailable)
+	}
 	return fmt.Errorf("state: redis %s: %w", op, err)
+}
+
+// unreachable reports whether err means Redis was not reached or did not
+// answer, rather than answered with an error (a redis.Error) or no value.
+func unreachable(err error) bool {
+	var re redis.Error
+	return !errors.As(err, &re) && !errors.Is(err, redis.Nil) && !errors.Is(err, redis.TxFailedErr) &&
+		!errors.Is(err, context.Canceled)
 }
 
 // txErr is wrap, except that a failed EXEC (a watched key changed) is
