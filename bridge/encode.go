@@ -10,58 +10,25 @@ import (
 // left out), without reflection. Messages are the hot path of the gateway.
 func (m *Message) AppendJSON(b []byte) []byte {
 	b = append(b, '{')
-	first := true
-	str := func(key, v string) {
-		if v == "" {
-			return
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, '"')
-		b = append(b, key...)
-		b = append(b, `":`...)
-		b = appendString(b, v)
-	}
-	ref := func(key string, r *Ref) {
-		if r == nil {
-			return
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, '"')
-		b = append(b, key...)
-		b = append(b, `":{"id":`...)
-		b = appendString(b, r.ID)
-		b = append(b, '}')
-	}
-	str("id", m.ID)
-	str("s", m.S)
-	str("r", m.R)
-	str("t", m.T)
-	str("c", m.C)
+	open := len(b) // nothing written since '{': the next field needs no comma
+	b = appendStrField(b, open, "id", m.ID)
+	b = appendStrField(b, open, "s", m.S)
+	b = appendStrField(b, open, "r", m.R)
+	b = appendStrField(b, open, "t", m.T)
+	b = appendStrField(b, open, "c", m.C)
 	if m.ST != 0 {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, `"st":`...)
+		b = appendKey(b, open, "st")
 		b = strconv.AppendInt(b, int64(m.ST), 10)
 	}
-	str("p", string(m.P))
-	str("sc", string(m.SC))
-	str("pc", string(m.PC))
-	ref("sr", m.SR)
-	ref("dm", m.DM)
-	ref("nm", m.NM)
+	b = appendStrField(b, open, "p", string(m.P))
+	b = appendStrField(b, open, "sc", string(m.SC))
+	b = appendStrField(b, open, "pc", string(m.PC))
+	b = appendRefField(b, open, "sr", m.SR)
+	b = appendRefField(b, open, "dm", m.DM)
+	b = appendRefField(b, open, "nm", m.NM)
 	if m.E != nil {
-		if !first {
-			b = append(b, ',')
-		}
-		b = append(b, `"e":{"c":`...)
+		b = appendKey(b, open, "e")
+		b = append(b, `{"c":`...)
 		b = strconv.AppendInt(b, int64(m.E.Code), 10)
 		if m.E.Desc != "" {
 			b = append(b, `,"d":`...)
@@ -72,7 +39,75 @@ func (m *Message) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// JSONLen is the length of m's JSON when none of its strings needs an
+// escape (otherwise a little more): the capacity to give AppendJSON so that
+// encoding a message allocates once.
+func (m *Message) JSONLen() int {
+	n := 2 // {}
+	str := func(key, v string) {
+		if v != "" {
+			n += len(key) + len(v) + 6 // ,"key":"v"
+		}
+	}
+	str("id", m.ID)
+	str("s", m.S)
+	str("r", m.R)
+	str("t", m.T)
+	str("c", m.C)
+	if m.ST != 0 {
+		n += 6 + 20 // ,"st": and at most 20 digits with the sign
+	}
+	str("p", string(m.P))
+	str("sc", string(m.SC))
+	str("pc", string(m.PC))
+	for _, r := range [...]*Ref{m.SR, m.DM, m.NM} {
+		if r != nil {
+			n += 2 + 6 + 8 + len(r.ID) + 1 // ,"sr":{"id":"v"}
+		}
+	}
+	if m.E != nil {
+		n += 5 + 6 + 20 + 1 + 6 + len(m.E.Desc) // ,"e":{"c":404,"d":"desc"}
+	}
+	return n
+}
+
+// appendKey appends `"key":`, after a comma unless it is the object's
+// first field (nothing written since offset open).
+func appendKey(b []byte, open int, key string) []byte {
+	if len(b) != open {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, key...)
+	return append(b, '"', ':')
+}
+
+func appendStrField(b []byte, open int, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendString(appendKey(b, open, key), v)
+}
+
+func appendRefField(b []byte, open int, key string, r *Ref) []byte {
+	if r == nil {
+		return b
+	}
+	b = appendKey(b, open, key)
+	b = append(b, `{"id":`...)
+	b = appendString(b, r.ID)
+	return append(b, '}')
+}
+
 const hexDigits = "0123456789abcdef"
+
+// safeASCII marks the bytes encoding/json writes as they are.
+var safeASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // appendString appends s as a JSON string, escaping as encoding/json does:
 // quotes, backslashes, control characters, <, >, &, U+2028 and U+2029;
@@ -82,11 +117,11 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if safeASCII[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':

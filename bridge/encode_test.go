@@ -27,14 +27,36 @@ func FuzzMessageJSON(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := m.AppendJSON(nil); !bytes.Equal(got, want) {
+		got := m.AppendJSON(nil)
+		if !bytes.Equal(got, want) {
 			t.Fatalf("AppendJSON\n got %s\nwant %s", got, want)
+		}
+		if !bytes.Contains(got, []byte{'\\'}) && len(got) > m.JSONLen() {
+			t.Fatalf("JSONLen %d, but %d bytes without an escape: %s", m.JSONLen(), len(got), got)
+		}
+		if got := m.AppendJSON([]byte("x{")); string(got) != "x{"+string(want) {
+			t.Fatalf("AppendJSON after a '{'\n got %s\nwant x{%s", got, want)
 		}
 		frame, _ := json.Marshal(Frame{M: m})
 		if got := (Frame{M: m}).Encode(); !bytes.Equal(got, frame) {
 			t.Fatalf("Frame.Encode\n got %s\nwant %s", got, frame)
 		}
 	})
+}
+
+// TestMessageJSONAllocs: encoding a message into a buffer of JSONLen
+// allocates nothing more.
+func TestMessageJSONAllocs(t *testing.T) {
+	m := &Message{ID: "m-000123", S: "alice", R: "bob", T: "t", C: "Hello Bob, this is a typical chat message.",
+		ST: -1763850000000, P: "1", SC: "1", PC: "1", SR: &Ref{ID: "x"}, DM: &Ref{ID: "y"}, NM: &Ref{ID: "z"},
+		E: &Error{Code: -404, Desc: "not found"}}
+	var out []byte
+	allocs := testing.AllocsPerRun(100, func() {
+		out = AppendMessageFrame(make([]byte, 0, 6+m.JSONLen()), m)
+	})
+	if allocs != 1 {
+		t.Fatalf("%v allocations for %s, want 1", allocs, out)
+	}
 }
 
 func TestFlagAndMillisForms(t *testing.T) {

@@ -16,10 +16,12 @@ import (
 // real websockets on loopback: alice sends, the message is made durable, alice
 // gets sr, bob gets the message and acknowledges it with dm, alice gets the
 // dm. Up to window messages are in flight. Reported: messages per second and
-// the p50/p99 time from send to bob's receipt.
+// the p50/p99 time from send to bob's receipt. The allocations per message
+// count both clients' too: they run in the same process.
 func BenchmarkMessagePath(b *testing.B) {
 	for _, name := range []string{"memory", "redis"} {
 		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
 			g := startGateway(b, backends()[name](b), lempside.Config{WriteQueue: 4096})
 			g.user(b, "alice", false)
 			g.user(b, "bob", false)

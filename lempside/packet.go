@@ -249,11 +249,49 @@ type DecodeError struct {
 func (e *DecodeError) Error() string { return e.Err.Error() }
 
 // Decode parses one client frame: strict JSON or the README's relaxed form.
+//
+// The hot packet, a client message, takes a fast path (decodeFast), in
+// strict JSON directly, in the relaxed form once Relaxed has made it strict.
+// Everything else, and every error, takes the general path, encoding/json;
+// both give the same result for any frame (FuzzDecodeFastPath).
+//
+// The packet does not share memory with frame: the caller may reuse it.
 func Decode(frame []byte) (*Packet, *DecodeError) {
+	if p := decodeFast(frame); p != nil {
+		return p, nil
+	}
+	src, derr := relax(frame)
+	if derr != nil {
+		return nil, derr
+	}
+	if len(src) > 0 && &src[0] != &frame[0] { // rewritten: try the fast path on the strict form
+		if p := decodeFast(src); p != nil {
+			return p, nil
+		}
+	}
+	return decodeJSON(src)
+}
+
+// decodeGeneral is Decode without the fast path.
+func decodeGeneral(frame []byte) (*Packet, *DecodeError) {
+	src, derr := relax(frame)
+	if derr != nil {
+		return nil, derr
+	}
+	return decodeJSON(src)
+}
+
+// relax is Relaxed with Decode's error.
+func relax(frame []byte) ([]byte, *DecodeError) {
 	src, err := Relaxed(frame, MaxDepth)
 	if err != nil {
 		return nil, &DecodeError{Err: bridge.Errorf(bridge.CodeBadRequest, "malformed packet: %v", err)}
 	}
+	return src, nil
+}
+
+// decodeJSON decodes src, strict JSON, with encoding/json.
+func decodeJSON(src []byte) (*Packet, *DecodeError) {
 	var p Packet
 	if err := json.Unmarshal(src, &p); err != nil {
 		id, key := salvageID(src)
@@ -319,10 +357,12 @@ func salvageID(src []byte) (id, key string) {
 	return "", ""
 }
 
-// Encode returns the strict, compact JSON of p.
+// Encode returns the strict, compact JSON of p. A message packet costs one
+// allocation: the returned slice.
 func Encode(p *Packet) []byte {
 	if p.M != nil && p.RQ == nil && p.RP == nil && p.SRQ == nil && p.SRP == nil && p.O == nil && p.I == nil {
-		return bridge.AppendMessageFrame(make([]byte, 0, 96+len(p.M.C)), p.M)
+		// {"m":...} plus room for a few escapes.
+		return bridge.AppendMessageFrame(make([]byte, 0, 6+p.M.JSONLen()+16), p.M)
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
