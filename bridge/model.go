@@ -182,7 +182,7 @@ func AppendMessageFrame(b []byte, m *Message) []byte {
 // Encode returns the strict, compact JSON of f.
 func (f Frame) Encode() []byte {
 	if f.I == nil && f.M != nil {
-		return AppendMessageFrame(make([]byte, 0, 96+len(f.M.C)), f.M)
+		return AppendMessageFrame(make([]byte, 0, len(`{"m":}`)+f.M.JSONLen()), f.M)
 	}
 	b, err := json.Marshal(f)
 	if err != nil {
