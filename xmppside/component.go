@@ -13,17 +13,25 @@ import (
 
 	"github.com/lempgw/lempgw/bridge"
 	"github.com/lempgw/lempgw/mapping"
+	"github.com/lempgw/lempgw/xmppside/muc"
 )
 
 // Config configures the XMPP side.
 type Config struct {
-	Link     LinkConfig
-	Core     *bridge.Core
-	Log      *slog.Logger
-	Workers  int // inbound workers (stanzas are sharded by sender); default 8
-	QueueLen int // stanzas queued per worker; default 256
-	Registry prometheus.Registerer
-	Now      func() time.Time
+	Link LinkConfig
+	// MUC, when its Domain is set, hosts LEMP groups as MUC rooms on a
+	// second component link (xmpp.muc_domain).
+	MUC        LinkConfig
+	MUCHistory int // messages a joining Jabber user is shown; 0 = muc.DefaultHistory
+	// RoomCheck is how often LEMP members' occupants in rooms of the XMPP
+	// server check they are in (XEP-0410 self-ping) and rejoin; default 5m.
+	RoomCheck time.Duration
+	Core      *bridge.Core
+	Log       *slog.Logger
+	Workers   int // inbound workers (stanzas are sharded by sender); default 8
+	QueueLen  int // stanzas queued per worker; default 256
+	Registry  prometheus.Registerer
+	Now       func() time.Time
 }
 
 // Component is the gateway's XEP-0114 component: it implements bridge.Remote.
@@ -37,13 +45,20 @@ type Component struct {
 	now     func() time.Time
 
 	wake    chan struct{}
+	out     *outbox // OutboundQueue on link
 	barrier *barrier
-	workers []chan func(context.Context)
-	sent    sentIDs   // ids of messages sent, for bounces
-	queries queries   // IQs asked of Jabber users' servers
-	lw      linkWatch // link up/down -> core.RemoteUp/RemoteDown
-	srooms  serverRooms
-	wg      sync.WaitGroup
+
+	// The MUC service (nil when xmpp.muc_domain is not set).
+	muc      *muc.Service
+	roomLink *link
+	roomWake chan struct{}
+	roomOut  *outbox // RoomQueue on roomLink
+	workers  []chan func(context.Context)
+	sent     sentIDs   // ids of messages sent, for bounces
+	queries  queries   // IQs asked of Jabber users' servers
+	lw       linkWatch // link up/down -> core.RemoteUp/RemoteDown
+	srooms   serverRooms
+	wg       sync.WaitGroup
 }
 
 var _ bridge.Remote = (*Component)(nil)
@@ -64,6 +79,9 @@ func New(cfg Config) (*Component, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.RoomCheck <= 0 {
+		cfg.RoomCheck = selfPingEvery
 	}
 	c := &Component{
 		cfg: cfg, core: cfg.Core, log: cfg.Log, now: cfg.Now,
@@ -86,6 +104,12 @@ func New(cfg Config) (*Component, error) {
 		c.lw.changed(up)
 	}
 	c.link = l
+	c.out = &outbox{queue: bridge.OutboundQueue, link: l, wake: c.wake, stanzas: c.stanzasFor}
+	if cfg.MUC.Domain != "" {
+		if err := c.newRooms(cfg); err != nil {
+			return nil, err
+		}
+	}
 	c.workers = make([]chan func(context.Context), cfg.Workers)
 	for i := range c.workers {
 		c.workers[i] = make(chan func(context.Context), cfg.QueueLen)
@@ -99,16 +123,64 @@ func (c *Component) Run(ctx context.Context) {
 		c.wg.Add(1)
 		go c.work(ctx, w)
 	}
-	c.wg.Add(3)
+	c.wg.Add(4)
+	go func() { defer c.wg.Done(); c.checkRooms(ctx, c.cfg.RoomCheck) }()
 	go func() { defer c.wg.Done(); c.link.run(ctx) }()
-	go func() { defer c.wg.Done(); c.sendLoop(ctx) }()
+	go func() { defer c.wg.Done(); c.sendLoop(ctx, c.out) }()
 	go func() { defer c.wg.Done(); c.watchLink(ctx) }()
+	if c.muc != nil {
+		c.wg.Add(2)
+		go func() { defer c.wg.Done(); c.roomLink.run(ctx) }()
+		go func() { defer c.wg.Done(); c.sendLoop(ctx, c.roomOut) }()
+	}
 	<-ctx.Done()
 	c.wg.Wait()
 }
 
-// Up reports whether the component stream is up (for /readyz).
-func (c *Component) Up() bool { return c.link.isUp() }
+// Up reports whether the component stream is up (for /readyz): both
+// streams when the MUC service is on.
+func (c *Component) Up() bool { return c.link.isUp() && (c.roomLink == nil || c.roomLink.isUp()) }
+
+// newRooms sets up the MUC service and its link.
+func (c *Component) newRooms(cfg Config) error {
+	if cfg.MUC.Address == "" {
+		cfg.MUC.Address = cfg.Link.Address
+	}
+	if cfg.MUC.Secret == "" {
+		cfg.MUC.Secret = cfg.Link.Secret
+	}
+	if cfg.MUC.ServerDomain == "" {
+		cfg.MUC.ServerDomain = cfg.Link.ServerDomain
+	}
+	if cfg.MUC.PingInterval == 0 {
+		cfg.MUC.PingInterval = cfg.Link.PingInterval
+	}
+	if cfg.MUC.PingTimeout == 0 {
+		cfg.MUC.PingTimeout = cfg.Link.PingTimeout
+	}
+	svc, err := muc.New(muc.Config{Domain: cfg.MUC.Domain, Users: c.addr, Backend: roomBackend{c.core},
+		History: cfg.MUCHistory, Now: cfg.Now, Log: cfg.Log})
+	if err != nil {
+		return err
+	}
+	l, err := newLink(cfg.MUC, roomHandler{c}, cfg.Log)
+	if err != nil {
+		return err
+	}
+	l.onChange = func(up bool) {
+		if up {
+			c.metrics.mucUp.Set(1)
+		} else {
+			c.metrics.mucUp.Set(0)
+			// The server forgot every occupant with the stream: so do we.
+			// Jabber clients find out by XEP-0410 self-ping and rejoin.
+			svc.Reset()
+		}
+	}
+	c.muc, c.roomLink, c.roomWake = svc, l, make(chan struct{}, 1)
+	c.roomOut = &outbox{queue: bridge.RoomQueue, link: l, wake: c.roomWake, stanzas: c.roomStanzasFor}
+	return nil
+}
 
 // Notify wakes the outbound sender.
 func (c *Component) Notify() {
@@ -126,6 +198,9 @@ func (c *Component) CheckAddress(addr string) error {
 	}
 	if j.Domainpart() == c.cfg.Link.Domain {
 		return fmt.Errorf("%s is a LEMP user: address it without the domain", addr)
+	}
+	if c.muc != nil && j.Domainpart() == c.muc.Domain() {
+		return fmt.Errorf("%s is a group of this gateway: address it by its id", addr)
 	}
 	return nil
 }

@@ -62,6 +62,10 @@ func cut(domain string) (first, rest string, ok bool) {
 	return domain, "", false
 }
 
+// wrapConn, when set (by tests only), wraps every dialled connection, to
+// record the raw stream.
+var wrapConn func(domain string, c net.Conn) net.Conn
+
 // link is one supervised component stream: it dials, handshakes, serves
 // inbound stanzas with handler, pings to detect a dead peer, and redials with
 // backoff until its context ends. Whoever needs the session waits for up().
@@ -164,6 +168,9 @@ func (l *link) session(ctx context.Context) error {
 	conn, err := d.DialContext(ctx, "tcp", l.cfg.Address)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", l.cfg.Address, err)
+	}
+	if wrapConn != nil {
+		conn = wrapConn(l.cfg.Domain, conn)
 	}
 	hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	sess, err := component.NewSession(hctx, l.domain, []byte(l.cfg.Secret), conn)

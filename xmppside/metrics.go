@@ -4,16 +4,18 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // metrics are the XMPP side's Prometheus collectors (lempgw_ prefix).
 type metrics struct {
-	up         prometheus.Gauge
-	stanzasIn  *prometheus.CounterVec
-	stanzasOut prometheus.Counter
-	dropped    *prometheus.CounterVec
-	errorsOut  *prometheus.CounterVec
-	messages   *prometheus.CounterVec
-	presence   *prometheus.CounterVec
-	queries    *prometheus.CounterVec
-	panics     prometheus.Counter
-	reconnects prometheus.Counter
+	up          prometheus.Gauge
+	mucUp       prometheus.Gauge
+	roomRejoins prometheus.Counter
+	stanzasIn   *prometheus.CounterVec
+	stanzasOut  prometheus.Counter
+	dropped     *prometheus.CounterVec
+	errorsOut   *prometheus.CounterVec
+	messages    *prometheus.CounterVec
+	presence    *prometheus.CounterVec
+	queries     *prometheus.CounterVec
+	panics      prometheus.Counter
+	reconnects  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -23,6 +25,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		up: prometheus.NewGauge(prometheus.GaugeOpts{Name: "lempgw_component_up",
 			Help: "1 while the XEP-0114 component stream is up."}),
+		roomRejoins: prometheus.NewCounter(prometheus.CounterOpts{Name: "lempgw_server_room_rejoins_total",
+			Help: "Joins sent again for LEMP members whose occupant was not in its server room (XEP-0410 self-ping)."}),
+		mucUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "lempgw_muc_component_up",
+			Help: "1 while the MUC service's component stream (xmpp.muc_domain) is up."}),
 		stanzasIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lempgw_stanzas_in_total",
 			Help: "Stanzas read from the component stream, by element."}, []string{"element"}),
 		stanzasOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "lempgw_stanzas_out_total",
@@ -42,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "lempgw_component_reconnects_total",
 			Help: "Component stream (re)connections."}),
 	}
-	for _, c := range []prometheus.Collector{m.up, m.stanzasIn, m.stanzasOut, m.dropped, m.errorsOut, m.messages, m.presence, m.queries, m.panics, m.reconnects} {
+	for _, c := range []prometheus.Collector{m.up, m.mucUp, m.roomRejoins, m.stanzasIn, m.stanzasOut, m.dropped, m.errorsOut, m.messages, m.presence, m.queries, m.panics, m.reconnects} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

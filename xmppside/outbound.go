@@ -28,23 +28,35 @@ const (
 // it arrived; reading both in one go, the server handles both or neither.
 // Pings are pipelined (up to window in flight), so they cost no round trip
 // per stanza. When the link drops, the unconfirmed stanzas are sent again on
-// the next stream, in order: nothing is lost; a stanza the server read but
-// whose pong was lost with the link is the only possible duplicate (it keeps
-// its id and origin-id).
-func (c *Component) sendLoop(ctx context.Context) {
+// the next stream, in order: nothing is lost. Only a stanza unconfirmed when
+// its stream ended can arrive twice: when the server handled it but its
+// answer never reached us (barrier.go, docs/architecture.md, "Exactly once
+// across a server restart"); it keeps its id and origin-id.
+//
+// The MUC service's bridge.RoomQueue is drained onto its own link the same
+// way: an outbox is one queue and the link it goes out on.
+func (c *Component) sendLoop(ctx context.Context, ob *outbox) {
 	for {
-		sess, down, err := c.link.up(ctx)
+		sess, down, err := ob.link.up(ctx)
 		if err != nil {
 			return
 		}
-		if err := c.drain(ctx, sess, down); err != nil && ctx.Err() == nil {
-			c.log.Warn("outbound stream interrupted; resending unconfirmed stanzas on the next stream", "err", err)
-			c.link.drop(sess)
+		if err := c.drain(ctx, ob, sess, down); err != nil && ctx.Err() == nil {
+			c.log.Warn("outbound stream interrupted; resending unconfirmed stanzas on the next stream", "queue", ob.queue, "err", err)
+			ob.link.drop(sess)
 		}
 		if ctx.Err() != nil {
 			return
 		}
 	}
+}
+
+// outbox is a durable queue drained in order onto a component link.
+type outbox struct {
+	queue   string // bridge.OutboundQueue or bridge.RoomQueue
+	link    *link
+	wake    chan struct{}
+	stanzas func(state.Item) ([]any, error) // an item's stanzas; an error drops it
 }
 
 // flight is a stanza written and not yet confirmed.
@@ -55,7 +67,7 @@ type flight struct {
 }
 
 // drain sends until the session drops (nil) or fails (error).
-func (c *Component) drain(ctx context.Context, sess *xmpp.Session, down <-chan struct{}) error {
+func (c *Component) drain(ctx context.Context, ob *outbox, sess *xmpp.Session, down <-chan struct{}) error {
 	inflight := make(chan flight, outboundWindow)
 	failed := make(chan error, 1)
 	confirmed := make(chan struct{})
@@ -75,8 +87,8 @@ func (c *Component) drain(ctx context.Context, sess *xmpp.Session, down <-chan s
 					return
 				}
 			}
-			if err := c.core.Written(ctx, bridge.OutboundQueue, f.seq); err != nil && ctx.Err() == nil {
-				c.log.Error("removing a sent outbound item", "seq", f.seq, "err", err)
+			if err := c.core.Written(ctx, ob.queue, f.seq); err != nil && ctx.Err() == nil {
+				c.log.Error("removing a sent outbound item", "queue", ob.queue, "seq", f.seq, "err", err)
 			}
 		}
 	}()
@@ -89,9 +101,9 @@ func (c *Component) drain(ctx context.Context, sess *xmpp.Session, down <-chan s
 			return fmt.Errorf("barrier ping: %w", err)
 		default:
 		}
-		items, err := c.core.Pending(ctx, bridge.OutboundQueue, cursor, outboundBatch)
+		items, err := c.core.Pending(ctx, ob.queue, cursor, outboundBatch)
 		if err != nil {
-			c.log.Error("reading the outbound queue", "err", err)
+			c.log.Error("reading the outbound queue", "queue", ob.queue, "err", err)
 			items = nil
 		}
 		if len(items) == 0 {
@@ -100,7 +112,7 @@ func (c *Component) drain(ctx context.Context, sess *xmpp.Session, down <-chan s
 				retry = time.After(retryAfter)
 			}
 			select {
-			case <-c.wake:
+			case <-ob.wake:
 			case <-retry:
 			case err := <-failed:
 				return fmt.Errorf("barrier ping: %w", err)
@@ -114,13 +126,13 @@ func (c *Component) drain(ctx context.Context, sess *xmpp.Session, down <-chan s
 		for _, it := range items {
 			cursor = it.Seq
 			f := flight{seq: it.Seq}
-			if sts, err := c.stanzasFor(it); err != nil {
+			if sts, err := ob.stanzas(it); err != nil {
 				// Poison: it can never be sent; drop it (in order).
-				c.log.Error("unsendable outbound item", "seq", it.Seq, "from", it.From, "err", err)
+				c.log.Error("unsendable outbound item", "queue", ob.queue, "seq", it.Seq, "from", it.From, "err", err)
 				c.metrics.dropped.WithLabelValues("outbound").Inc()
 			} else {
 				f.id, f.resp = c.barrier.add()
-				if err := c.writeWithPing(ctx, sess, sts, f.id); err != nil {
+				if err := c.writeWithPing(ctx, ob.link, sess, sts, f.id); err != nil {
 					c.barrier.forget(f.id)
 					return fmt.Errorf("writing stanza: %w", err)
 				}

@@ -368,3 +368,101 @@ func (c *Component) serverRoomInbound(ctx context.Context, m *mapping.Message) {
 	}
 	c.metrics.messages.WithLabelValues("xmpp-lemp").Inc()
 }
+
+// checkRooms runs every interval: each LEMP member's occupant in a server
+// room checks it is still in (XEP-0410 self-ping), and every member whose
+// occupant is not in (refused, removed, forgotten by a room service that
+// restarted, a room destroyed and made again) joins again.
+func (c *Component) checkRooms(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		if !c.link.isUp() {
+			continue // joinAll runs when it comes back
+		}
+		type occ struct {
+			room, user string
+			in         bool
+		}
+		var all []occ
+		c.srooms.mu.Lock()
+		since := c.srooms.downSince
+		for id, r := range c.srooms.rooms {
+			for u, in := range r.members {
+				all = append(all, occ{id, u, in})
+			}
+		}
+		c.srooms.mu.Unlock()
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 8)
+		for _, o := range all {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if o.in && c.selfPing(ctx, o.room, o.user) {
+					return
+				}
+				c.metrics.roomRejoins.Inc()
+				if st, err := c.joinStanza(o.room, o.user, since); err == nil {
+					c.sendNow(ctx, st)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// selfPing asks room whether user's occupant is in (XEP-0410): a result, or
+// the errors a joined client's own answer can give (service-unavailable,
+// feature-not-implemented), mean it is; any other error that it is not. No
+// answer at all counts as in: the link's own keepalive deals with a dead
+// stream.
+func (c *Component) selfPing(ctx context.Context, room, user string) bool {
+	sess := c.link.current()
+	if sess == nil {
+		return true
+	}
+	from, occ, err := c.occupant(room, user)
+	if err != nil {
+		return true
+	}
+	id, ch := c.queries.add()
+	defer c.queries.forget(id)
+	iq := iqOut{ID: id, From: from.String(), To: occ.String(), Type: "get",
+		Payload: struct{ XMLName xml.Name }{xml.Name{Space: nsPing, Local: "ping"}}}
+	if err := sess.Encode(context.WithoutCancel(ctx), iq); err != nil {
+		return true
+	}
+	select {
+	case ans := <-ch:
+		if ans.err != nil || ans.a.Type == "result" {
+			return true
+		}
+		cond := ""
+		if ans.a.Error != nil && len(ans.a.Error.Cond) > 0 {
+			cond = ans.a.Error.Cond[0].XMLName.Local
+		}
+		in := cond == "service-unavailable" || cond == "feature-not-implemented"
+		if !in {
+			c.log.Info("a LEMP member's occupant is no longer in its server room; rejoining", "room", room, "user", user, "condition", cond)
+			c.srooms.mu.Lock()
+			if r := c.srooms.rooms[room]; r != nil {
+				if _, member := r.members[user]; member {
+					r.members[user] = false
+				}
+			}
+			c.srooms.mu.Unlock()
+		}
+		return in
+	case <-time.After(iqTimeout * 5):
+		return true
+	case <-ctx.Done():
+		return true
+	}
+}

@@ -169,6 +169,14 @@ func TestServerRoom(t *testing.T) {
 			c.Expect(`{"m":{"id":"x2","s":"` + bobJID + `","r":"` + room + `","t":"t","c":"back again","st":"*","p":"1","sc":"0","pc":"0"}}`)
 		}
 
+		// Kicked by a moderator on the Jabber side: carol is still a member
+		// of the LEMP group, so her occupant comes back (the room check).
+		if iq := bob.query("set", room, `<query xmlns="http://jabber.org/protocol/muc#admin"><item nick="carol" role="none"><reason>test</reason></item></query>`); iq.Type != "result" {
+			t.Fatalf("kick: %+v", iq)
+		}
+		bob.expectOccupant(room, "carol", "unavailable")
+		bob.expectOccupant(room, "carol", "")
+
 		// Banished: carol's occupant leaves, and carol gets nothing more.
 		alice.Send(`{"rq":{"id":"b1","g":{"t":"b","i":"` + room + `","m":["carol"]}}}`)
 		expectAll(t, alice, `{"rp":{"id":"b1"}}`, `{"i":{"g":{"t":"b","i":"`+room+`","m":"carol","s":"alice"}}}`)

@@ -58,6 +58,12 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 				Domain:  cfg.XMPP.Domain,
 				Secret:  cfg.XMPP.Secret,
 			},
+			// LEMP groups as MUC rooms, when xmpp.muc_domain is set.
+			MUC: xmppside.LinkConfig{
+				Address: cfg.XMPP.ComponentAddress,
+				Domain:  cfg.XMPP.MUCDomain,
+				Secret:  cfg.XMPP.EffectiveMUCSecret(),
+			},
 			Core:     core,
 			Log:      log,
 			Registry: reg,
@@ -66,13 +72,16 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		core.SetRemote(comp)
+		if cfg.XMPP.MUCDomain != "" {
+			core.SetRooms(comp)
+		}
 	}
 	ready := func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
 			return fmt.Errorf("state store: %w", err)
 		}
 		if comp != nil && !comp.Up() {
-			return fmt.Errorf("component link to %s is down", cfg.XMPP.ComponentAddress)
+			return fmt.Errorf("component links to %s are not all up", cfg.XMPP.ComponentAddress)
 		}
 		return nil
 	}
