@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -42,7 +43,29 @@ type Config struct {
 	IndexTTL time.Duration
 	// Hash are the argon2id parameters for new tokens.
 	Hash HashParams
+	// MaxGroupMembers bounds a group or broadcast list; default
+	// DefaultMaxGroupMembers.
+	MaxGroupMembers int
+	// MaxPictureBytes bounds a picture value (user, group, broadcast list);
+	// default MaxProfileBytes.
+	MaxPictureBytes int
+	// MaxQueue bounds a LEMP user's delivery queue: a message that would
+	// grow it past this many items is refused to its sender with 429
+	// (state.Delivery.MaxQueue: a group member whose queue is full misses
+	// the message). Receipts and group events are not refused. 0: no limit.
+	MaxQueue int
 }
+
+// DefaultMaxGroupMembers is Config.MaxGroupMembers' default.
+const DefaultMaxGroupMembers = 5000
+
+// Names of the limits a Core enforces, as reported to the observer set with
+// SetLimitObserver.
+const (
+	LimitGroupSize = "group_size"
+	LimitPicture   = "picture"
+	LimitQueue     = "queue"
+)
 
 // Core is the routing core: every LEMP request and message goes through it.
 type Core struct {
@@ -56,6 +79,7 @@ type Core struct {
 	sessions sessionSet   // local users online in this process
 	now      func() time.Time
 	cfg      Config
+	onLimit  atomic.Pointer[func(limit string)]
 }
 
 // New checks cfg and returns a Core.
@@ -75,7 +99,35 @@ func New(cfg Config) (*Core, error) {
 	if cfg.IndexTTL <= 0 {
 		cfg.IndexTTL = 30 * 24 * time.Hour
 	}
+	if cfg.MaxGroupMembers <= 0 {
+		cfg.MaxGroupMembers = DefaultMaxGroupMembers
+	}
+	if cfg.MaxPictureBytes <= 0 {
+		cfg.MaxPictureBytes = MaxProfileBytes
+	}
+	if cfg.MaxQueue < 0 {
+		cfg.MaxQueue = 0
+	}
 	return &Core{store: cfg.Store, local: cfg.Local, log: cfg.Log, now: cfg.Now, cfg: cfg, book: newContactBook()}, nil
+}
+
+// SetLimitObserver sets f to be called, with one of the Limit names, each
+// time the core refuses something for a configured limit (for the
+// lempgw_limited_total counter). Safe to call at any time; nil removes it.
+func (c *Core) SetLimitObserver(f func(limit string)) {
+	if f == nil {
+		c.onLimit.Store(nil)
+		return
+	}
+	c.onLimit.Store(&f)
+}
+
+// limited reports a refusal for limit to the observer and returns e.
+func (c *Core) limited(limit string, e *Error) *Error {
+	if f := c.onLimit.Load(); f != nil {
+		(*f)(limit)
+	}
+	return e
 }
 
 // Store returns the state store (for the LEMP side's delivery loop).
@@ -90,6 +142,8 @@ func (c *Core) storeErr(ctx context.Context, op string, err error) *Error {
 		return Errorf(CodeNotFound, "not found")
 	case errors.Is(err, state.ErrExists):
 		return Errorf(CodeConflict, "already exists")
+	case errors.Is(err, state.ErrQueueFull):
+		return c.limited(LimitQueue, Errorf(CodeRateLimited, "the receiver's queue is full (%d messages): try again later", c.cfg.MaxQueue))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return Errorf(CodeUnavailable, "state store timed out")
 	case errors.Is(err, state.ErrUnavailable):

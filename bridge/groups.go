@@ -9,13 +9,18 @@ import (
 	"github.com/lempgw/lempgw/state"
 )
 
-// MaxGroupMembers bounds a group or broadcast list.
-const MaxGroupMembers = 5000
-
 // GroupSpec is what a create request carries.
 type GroupSpec struct {
 	ID, Name, Picture string
 	Members           []string
+}
+
+// checkSize refuses a group or broadcast list over Config.MaxGroupMembers.
+func (c *Core) checkSize(g *state.Group) *Error {
+	if max := c.cfg.MaxGroupMembers; len(g.Members) > max {
+		return c.limited(LimitGroupSize, Errorf(CodeTooLarge, "%s %s would have more than %d members", kindName(g.Kind), g.ID, max))
+	}
+	return nil
 }
 
 // foldID is the canonical form of a group or broadcast id: lower case, as
@@ -79,8 +84,11 @@ func (c *Core) create(ctx context.Context, actor string, kind state.GroupKind, s
 	} else if err := validGroupID(spec.ID); err != nil {
 		return AsError(err)
 	}
-	if len(spec.Name) > MaxProfileBytes || len(spec.Picture) > MaxProfileBytes {
-		return Errorf(CodeTooLarge, "name or picture over %d bytes", MaxProfileBytes)
+	if len(spec.Name) > MaxProfileBytes {
+		return Errorf(CodeTooLarge, "name over %d bytes", MaxProfileBytes)
+	}
+	if e := c.checkPicture(spec.Picture); e != nil {
+		return e
 	}
 	// Folded: a message to "ALICE" goes to the user alice, so a group
 	// "ALICE" could never be reached.
@@ -102,8 +110,8 @@ func (c *Core) create(ctx context.Context, actor string, kind state.GroupKind, s
 	} else {
 		g.Members = mem
 	}
-	if len(g.Members) > MaxGroupMembers {
-		return Errorf(CodeTooLarge, "more than %d members", MaxGroupMembers)
+	if e := c.checkSize(&g); e != nil {
+		return e
 	}
 	err := c.store.CreateGroup(ctx, g)
 	if errors.Is(err, state.ErrExists) {
@@ -219,10 +227,7 @@ func (c *Core) AddMembers(ctx context.Context, actor, id string, names []string)
 				added = append(added, n)
 			}
 		}
-		if len(g.Members) > MaxGroupMembers {
-			return Errorf(CodeTooLarge, "more than %d members", MaxGroupMembers)
-		}
-		return nil
+		return c.checkSize(g)
 	})
 	if e != nil {
 		return e
@@ -394,7 +399,11 @@ func (c *Core) SetGroupPicture(ctx context.Context, actor, id, pic string) *Erro
 }
 
 func (c *Core) setGroupField(ctx context.Context, actor, id, v, ev string, set func(*state.Group)) *Error {
-	if len(v) > MaxProfileBytes {
+	if ev == "p" {
+		if e := c.checkPicture(v); e != nil {
+			return e
+		}
+	} else if len(v) > MaxProfileBytes {
 		return Errorf(CodeTooLarge, "value over %d bytes", MaxProfileBytes)
 	}
 	g, e := c.update(ctx, id, state.KindGroup, func(g *state.Group) *Error {
@@ -459,8 +468,8 @@ func (c *Core) UpdateBroadcast(ctx context.Context, actor, id, op string, names 
 					g.Members = append(g.Members, n)
 				}
 			}
-			if len(g.Members) > MaxGroupMembers {
-				return Errorf(CodeTooLarge, "more than %d members", MaxGroupMembers)
+			if e := c.checkSize(g); e != nil {
+				return e
 			}
 		case "b":
 			folded := make([]string, len(names))
@@ -488,7 +497,11 @@ func (c *Core) Broadcast(ctx context.Context, actor, id string) (state.Group, *E
 
 // SetBroadcastField sets a broadcast list's name ("n") or picture ("p").
 func (c *Core) SetBroadcastField(ctx context.Context, actor, id, field, v string) *Error {
-	if len(v) > MaxProfileBytes {
+	if field == "p" {
+		if e := c.checkPicture(v); e != nil {
+			return e
+		}
+	} else if len(v) > MaxProfileBytes {
 		return Errorf(CodeTooLarge, "value over %d bytes", MaxProfileBytes)
 	}
 	_, e := c.update(ctx, id, state.KindBroadcast, func(g *state.Group) *Error {

@@ -7,8 +7,17 @@ import (
 	"github.com/lempgw/lempgw/state"
 )
 
-// MaxProfileBytes bounds a picture value (a URL in practice) and a status.
+// MaxProfileBytes bounds a status and a group or broadcast name, and is the
+// default of Config.MaxPictureBytes (a picture is a URL in practice).
 const MaxProfileBytes = 16 << 10
+
+// checkPicture refuses a picture value over Config.MaxPictureBytes.
+func (c *Core) checkPicture(v string) *Error {
+	if max := c.cfg.MaxPictureBytes; len(v) > max {
+		return c.limited(LimitPicture, Errorf(CodeTooLarge, "picture over %d bytes", max))
+	}
+	return nil
+}
 
 // checkContacts folds and checks a list of contacts: local users must exist;
 // Jabber users need the XMPP side and a usable address.
@@ -124,7 +133,13 @@ func (c *Core) Contact(ctx context.Context, name string) (state.User, *Error) {
 
 // SetPicture sets user's own picture (an opaque string, a URL in practice).
 func (c *Core) SetPicture(ctx context.Context, user, v string) *Error {
-	return c.updateSelf(ctx, user, v, func(u *state.User) { u.Picture = v })
+	if e := c.checkPicture(v); e != nil {
+		return e
+	}
+	if _, err := c.store.UpdateUser(ctx, user, func(u *state.User) error { u.Picture = v; return nil }); err != nil {
+		return c.storeErr(ctx, "update user", err)
+	}
+	return nil
 }
 
 // SetStatus sets user's own status text; while user is online its Jabber

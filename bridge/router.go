@@ -156,6 +156,7 @@ func (c *Core) Send(ctx context.Context, from string, m *Message) *Error {
 		IndexTTL:  c.cfg.IndexTTL,
 		Targets:   targets,
 		History:   history,
+		MaxQueue:  c.cfg.MaxQueue, // 429 when no receiver has room (core.go, storeErr)
 	})
 	if err != nil {
 		return c.storeErr(ctx, "deliver", err)

@@ -21,6 +21,7 @@ const (
 	closeSlow        = websocket.ClosePolicyViolation // outbound queue full (slow consumer)
 	closeConflict    = 4409                           // same user logged in elsewhere
 	closeAccountGone = 4404                           // account deleted
+	closeFlood       = 4429                           // far past a rate limit (limits.go)
 	deliveryBatch    = 128                            // queue items read per store call
 	writeWait        = 10 * time.Second               // one frame's write deadline
 	closeGrace       = time.Second                    // close frame write deadline
@@ -37,6 +38,7 @@ type outFrame struct {
 	ackOnWrite bool
 	closeCode  int // when not 0: send a close frame with this code and stop
 	reason     string
+	linger     bool // leave the socket open: the reader waits for the peer's close (limits.go)
 }
 
 // conn is one LEMP websocket connection: the read loop runs in the HTTP
@@ -57,10 +59,16 @@ type conn struct {
 	closeOnce sync.Once
 	user      string // set once at login, read by the reader goroutine only
 	admin     bool
+
+	// Abuse limits (limits.go), used by the reader goroutine only.
+	addr       string  // client address key (addrKey) for the per-address limits
+	msgs, reqs *bucket // per-connection rates; nil: no limit
+	flooded    bool    // closing with closeFlood
 }
 
-func newConn(s *Server, ws *websocket.Conn, log *slog.Logger) *conn {
+func newConn(s *Server, ws *websocket.Conn, log *slog.Logger, addr string) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
+	l := &s.cfg.Limits
 	return &conn{
 		srv:    s,
 		ws:     ws,
@@ -69,6 +77,9 @@ func newConn(s *Server, ws *websocket.Conn, log *slog.Logger) *conn {
 		wakeCh: make(chan struct{}, 1),
 		ctx:    ctx,
 		cancel: cancel,
+		addr:   addr,
+		msgs:   newBucket(limitMessages, l.MessageRate, l.MessageBurst, l.FloodFactor),
+		reqs:   newBucket(limitRequests, l.RequestRate, l.RequestBurst, l.FloodFactor),
 
 		writerDone: make(chan struct{}),
 	}
@@ -135,12 +146,16 @@ func (c *conn) readLoop() (closeQueued bool) {
 			continue
 		}
 		if !c.handle(buf) {
-			return true // logout
+			if c.flooded {
+				c.drainUntilClose()
+			}
+			return true // logout, or flooding
 		}
 	}
 }
 
-// handle processes one frame; false ends the connection (logout).
+// handle processes one frame; false ends the connection (logout, or a
+// close queued for flooding).
 func (c *conn) handle(frame []byte) (keep bool) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -151,9 +166,15 @@ func (c *conn) handle(frame []byte) (keep bool) {
 	}()
 	p, derr := Decode(frame)
 	if derr != nil {
+		if ok, keep := c.admitBad(derr); !ok {
+			return keep
+		}
 		c.srv.metrics.packetError(derr.Err.Code)
 		c.send(errorFrame(derr.ID, derr.Message, derr.Err))
 		return true
+	}
+	if ok, keep := c.admit(p); !ok {
+		return keep
 	}
 	switch {
 	case p.RQ != nil:
@@ -224,6 +245,11 @@ func (c *conn) writeLoop() {
 	for {
 		select {
 		case f := <-c.out:
+			if f.closeCode != 0 && f.linger {
+				msg := websocket.FormatCloseMessage(f.closeCode, f.reason)
+				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+				return
+			}
 			if f.closeCode != 0 {
 				c.closeWith(f.closeCode, f.reason)
 				return
@@ -257,10 +283,18 @@ func (c *conn) writeLoop() {
 }
 
 // deliveryLoop writes the user's queue to the socket in order: everything
-// pending at login, then whatever arrives (Hub.Notify wakes it).
+// pending at login, then whatever arrives (Hub.Notify wakes it; with
+// several nodes it also re-reads the queue every poll period, so a lost
+// cross-node wake-up only delays: node.go).
 func (c *conn) deliveryLoop() {
 	defer c.wg.Done()
 	var cursor uint64
+	var poll <-chan time.Time
+	if d := c.srv.hub.pollPeriod(); d > 0 {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		poll = t.C
+	}
 	for {
 		items, err := c.srv.core.Pending(c.ctx, c.user, cursor, deliveryBatch)
 		if err != nil {
@@ -288,6 +322,7 @@ func (c *conn) deliveryLoop() {
 		}
 		select {
 		case <-c.wakeCh:
+		case <-poll:
 		case <-c.ctx.Done():
 			return
 		}

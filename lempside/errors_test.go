@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -287,5 +288,57 @@ func TestRelaxedReadmePackets(t *testing.T) {
 
 		a.send(`{ rq:{id:"id", lo:{r:"reason"}} }`)
 		a.expectClose(1000)
+	})
+}
+
+// TestDeepNestingAndBadUTF8: 100,000 levels of nesting (in frames the
+// packet limit lets through) and invalid UTF-8 in every place a frame can
+// carry it are answered 400 at once, and the connection goes on working.
+func TestDeepNestingAndBadUTF8(t *testing.T) {
+	const depth = 100_000
+	deep := []struct{ name, frame string }{
+		{"arrays open", `{"rq":` + strings.Repeat("[", depth)},
+		{"arrays balanced", strings.Repeat("[", depth) + strings.Repeat("]", depth)},
+		{"in a field", `{"rq":{"id":"d1","s":{"u":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}}}`},
+		{"objects", strings.Repeat(`{"a":`, depth) + `1` + strings.Repeat(`}`, depth)},
+		{"relaxed arrays", `{rq:` + strings.Repeat("[", depth)},
+		{"relaxed objects in a message", `{m:{id:d2,r:bob,c:` + strings.Repeat("{a:", depth)},
+		{"mixed", `{"m":` + strings.Repeat(`[{"x":`, depth/2)},
+	}
+	badUTF8 := []struct{ name, frame string }{
+		{"in a key", "{\"rq\":{\"id\":\"u1\",\"s\xff\":{\"u\":\"bob\"}}}"},
+		{"in a message id", "{\"m\":{\"id\":\"\xff\",\"r\":\"bob\"}}"},
+		{"in content", "{\"m\":{\"id\":\"u2\",\"r\":\"bob\",\"c\":\"caf\xc3\"}}"},
+		{"overlong slash", "{\"m\":{\"id\":\"u3\",\"r\":\"\xc0\xafbob\"}}"},
+		{"outside strings", "{\"rq\":\xfe{\"id\":\"u4\"}}"},
+		{"truncated at the end", "{\"srq\":{\"id\":\"u5\",\"t\":\"k\"}}\xe2\x82"},
+		{"relaxed bareword", "{m:{id:u6,r:b\xffob}}"},
+		{"relaxed single quotes", "{rq:{id:'u7',s:{u:'\xed\xa0\x80'}}}"},
+		{"only bad bytes", "\xff\xfe\xfd"},
+	}
+	forEachBackendCfg(t, lempside.Config{MaxPacketBytes: 1 << 20}, func(t *testing.T, g *gateway) {
+		g.users(t, "alice", "bob")
+		a := g.login(t, "alice")
+		b := g.login(t, "bob")
+		for i, tc := range append(deep, badUTF8...) {
+			t.Run(tc.name, func(t *testing.T) {
+				a.t = t
+				start := time.Now()
+				a.send(tc.frame)
+				got := a.next()
+				if !frameMatches([]byte(got), errRP("", 400)) && !strings.Contains(got, `"e":{"c":400`) {
+					t.Fatalf("%d-byte frame: got %.200s, want a 400", len(tc.frame), got)
+				}
+				if d := time.Since(start); d > time.Second {
+					t.Errorf("%d-byte frame answered in %v", len(tc.frame), d)
+				}
+				a.knock(fmt.Sprintf("k%d", i))
+			})
+		}
+		a.t = t
+		a.send(`{"m":{"id":"ok1","r":"bob","c":"still here"}}`)
+		a.expect(sr("ok1", "alice"))
+		b.expect(msg("ok1", "alice", "bob", "still here"))
+		b.quiet(short)
 	})
 }

@@ -82,15 +82,30 @@ func (c *conn) login(rq *Request) {
 		c.reply(rq.ID, &Response{Response: &fail}, bridge.Errorf(bridge.CodeConflict, "already logged in as %s", c.user))
 		return
 	}
+	// Backing off after failed logins (limits.go): refused before the
+	// token check, so a guesser does not make the gateway pay argon2id.
+	if wait := c.srv.logins.wait(rq.A.I, c.addr); wait > 0 {
+		c.srv.metrics.limit(limitLogins)
+		c.reply(rq.ID, &Response{Response: &fail}, bridge.Errorf(bridge.CodeRateLimited,
+			"too many failed logins: try again in %s", retryIn(wait)))
+		return
+	}
 	ctx, cancel := c.reqCtx()
 	defer cancel()
+	if identityKey(rq.A.I) != "" && rq.A.T != "" {
+		c.srv.metrics.loginCheck() // core.Login verifies the token
+	}
 	u, e := c.srv.core.Login(ctx, rq.A.I, rq.A.T)
 	if e != nil {
 		c.srv.metrics.login(false)
+		if e.Code == bridge.CodeUnauthorized {
+			c.srv.logins.failed(rq.A.I, c.addr)
+		}
 		c.reply(rq.ID, &Response{Response: &fail}, e)
 		return
 	}
 	c.srv.metrics.login(true)
+	c.srv.logins.succeeded(u.Name)
 	c.user, c.admin = u.Name, u.Admin
 	c.log = c.log.With("user", u.Name)
 	if old := c.srv.hub.register(u.Name, c); old != nil {
@@ -333,6 +348,7 @@ func (c *conn) message(m *bridge.Message) {
 	defer cancel()
 	if m.DM != nil || m.NM != nil {
 		if e := c.srv.core.Receipt(ctx, c.user, m); e != nil {
+			c.msgs.charge() // receipts are free only while they succeed (limits.go)
 			c.srv.metrics.packetError(e.Code)
 			c.send(errorFrame(m.ID, true, e))
 		}

@@ -20,15 +20,17 @@ import (
 type Hub struct {
 	mu    sync.RWMutex
 	users map[string]*conn
-	info  map[*conn]sessionInfo // of the conns in users
-	reg   *registry             // nil until StartRegistry
+	info  map[*conn]sessionInfo   // of the conns in users
+	reg   *registry               // nil until StartRegistry
+	cl    atomic.Pointer[cluster] // nil until StartCluster (node.go)
 }
 
 // sessionInfo is what the session registry records of a login.
 type sessionInfo struct {
-	id      string
-	remote  string
-	started int64 // ms
+	id         string
+	remote     string
+	started    int64 // ms
+	registered bool  // its record is in the store (for cluster.reconcile)
 }
 
 var _ bridge.Local = (*Hub)(nil)
@@ -38,7 +40,13 @@ func NewHub() *Hub { return &Hub{users: make(map[string]*conn), info: make(map[*
 
 // register makes c the session of user and returns the one it replaces.
 func (h *Hub) register(user string, c *conn) *conn {
-	info := sessionInfo{id: randomID(), remote: c.ws.RemoteAddr().String(), started: c.srv.now().UnixMilli()}
+	started := c.srv.now().UnixMilli()
+	cl := h.cl.Load()
+	if cl != nil {
+		started = cl.loginStarted(user, started)
+		cl.drop(user)
+	}
+	info := sessionInfo{id: randomID(), remote: c.ws.RemoteAddr().String(), started: started}
 	h.mu.Lock()
 	old := h.users[user]
 	oldInfo := h.info[old]
@@ -68,7 +76,61 @@ func (h *Hub) unregister(user string, c *conn) bool {
 	if reg != nil {
 		reg.removed(user, info)
 	}
+	if cl := h.cl.Load(); cl != nil {
+		cl.drop(user)
+		if reg != nil {
+			cl.queue(state.AllNodes, state.Wake{Kind: state.WakeLogout, User: user, Node: cl.self, Session: info.id})
+		}
+	}
 	return true
+}
+
+// supersede removes user's session id from the hub (so that its end is no
+// logout: the user is online on another node) and closes it with 4409;
+// with removeRecord, its registry record goes too. It reports whether id
+// was user's session here.
+func (h *Hub) supersede(user, id string, removeRecord bool) bool {
+	h.mu.Lock()
+	c := h.users[user]
+	info, ok := h.info[c]
+	if c == nil || !ok || info.id != id {
+		h.mu.Unlock()
+		return false
+	}
+	delete(h.users, user)
+	delete(h.info, c)
+	reg := h.reg
+	h.mu.Unlock()
+	c.closeWith(closeConflict, "conflict: logged in elsewhere")
+	if removeRecord && reg != nil {
+		reg.removed(user, info)
+	}
+	if cl := h.cl.Load(); cl != nil {
+		cl.drop(user)
+	}
+	return true
+}
+
+// supersedeOlder closes user's session here if it is older than the
+// session (started, id) of a login on another node.
+func (h *Hub) supersedeOlder(user string, started int64, id string) {
+	h.mu.RLock()
+	c := h.users[user]
+	info := h.info[c]
+	h.mu.RUnlock()
+	if c != nil && older(info.started, info.id, started, id) {
+		h.supersede(user, info.id, true)
+	}
+}
+
+// markRegistered notes that c's session id is recorded in the store.
+func (h *Hub) markRegistered(c *conn, id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if info, ok := h.info[c]; ok && info.id == id {
+		info.registered = true
+		h.info[c] = info
+	}
 }
 
 func (h *Hub) get(user string) *conn {
@@ -77,8 +139,17 @@ func (h *Hub) get(user string) *conn {
 	return h.users[user]
 }
 
-// Online reports whether user has a live session here.
-func (h *Hub) Online(user string) bool { return h.get(user) != nil }
+// Online reports whether user has a live session: here, or after
+// StartCluster on any node (the registry, cached for OnlineCache).
+func (h *Hub) Online(user string) bool {
+	if h.get(user) != nil {
+		return true
+	}
+	if cl := h.cl.Load(); cl != nil {
+		return cl.online(user)
+	}
+	return false
+}
 
 // Count returns the number of live sessions.
 func (h *Hub) Count() int {
@@ -87,24 +158,35 @@ func (h *Hub) Count() int {
 	return len(h.users)
 }
 
-// Notify wakes user's delivery loop.
+// Notify wakes user's delivery loop; after StartCluster, on the node
+// holding user when that is another (a hint: its poll is the backstop).
 func (h *Hub) Notify(user string) {
 	if c := h.get(user); c != nil {
 		c.wake()
+	} else if cl := h.cl.Load(); cl != nil {
+		cl.queue("", state.Wake{Kind: state.WakeQueue, User: user})
 	}
 }
 
-// Push sends an ephemeral frame to user's session, if any.
+// Push sends an ephemeral frame to user's session, if any; after
+// StartCluster, also on another node (a hint: a lost push is not sent
+// again).
 func (h *Hub) Push(user string, frame []byte) {
 	if c := h.get(user); c != nil {
 		c.push(frame)
+	} else if cl := h.cl.Load(); cl != nil {
+		cl.queue("", state.Wake{Kind: state.WakePush, User: user, Frame: frame})
 	}
 }
 
-// Disconnect closes user's session, if any.
+// Disconnect closes user's session, if any; after StartCluster, on every
+// node.
 func (h *Hub) Disconnect(user, reason string) {
 	if c := h.get(user); c != nil {
 		c.closeWith(closeAccountGone, reason)
+	}
+	if cl := h.cl.Load(); cl != nil {
+		cl.queue(state.AllNodes, state.Wake{Kind: state.WakeDisconnect, User: user, Text: reason})
 	}
 }
 
@@ -271,6 +353,10 @@ func (r *registry) heartbeat() {
 	case !alive:
 		r.log.Warn("session registry: the node's record expired or was replaced (store unreachable or node stalled for longer than node.ttl, or another gateway uses this node.id); recording the node again")
 		r.newRun()
+	default:
+		if cl := r.hub.cl.Load(); cl != nil {
+			cl.reconcile(ctx) // node.go
+		}
 	}
 }
 
@@ -297,13 +383,18 @@ func (r *registry) startRunLocked(ctx context.Context) error {
 	h := r.hub
 	h.mu.RLock()
 	ss := make([]state.Session, 0, len(h.users))
+	ids := make(map[*conn]string, len(h.users))
 	for user, c := range h.users {
 		ss = append(ss, r.session(user, h.info[c]))
+		ids[c] = h.info[c].id
 	}
 	h.mu.RUnlock()
 	if err := r.st.RegisterSession(ctx, ss...); err != nil {
 		r.dirty.Store(true)
 		return err
+	}
+	for c, id := range ids {
+		h.markRegistered(c, id)
 	}
 	return nil
 }
@@ -324,7 +415,14 @@ func (r *registry) added(user string, c *conn, info sessionInfo, replaced bool, 
 		r.check("removing a replaced session", r.st.RemoveSession(ctx, r.session(user, old)))
 	}
 	s := r.session(user, info)
-	r.check("registering a session", r.st.RegisterSession(ctx, s))
+	err := r.st.RegisterSession(ctx, s)
+	r.check("registering a session", err)
+	if err == nil {
+		r.hub.markRegistered(c, info.id)
+		if cl := r.hub.cl.Load(); cl != nil {
+			cl.loggedIn(ctx, s) // node.go: the newer login wins, across nodes
+		}
+	}
 	if r.hub.get(user) != c {
 		r.check("removing a session", r.st.RemoveSession(ctx, s))
 	}

@@ -15,6 +15,8 @@ type metrics struct {
 	errors      *prometheus.CounterVec
 	messages    *prometheus.CounterVec
 	slow        prometheus.Counter
+	limited     *prometheus.CounterVec
+	loginChecks prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, hub *Hub) (*metrics, error) {
@@ -36,10 +38,17 @@ func newMetrics(reg prometheus.Registerer, hub *Hub) (*metrics, error) {
 			Help: "LEMP messages submitted, by path and outcome (accepted, refused)."}, []string{"path", "outcome"}),
 		slow: prometheus.NewCounter(prometheus.CounterOpts{Name: "lempgw_slow_consumers_total",
 			Help: "Connections closed because their outbound queue was full."}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lempgw_limited_total",
+			Help: "Refusals by abuse limit (messages, requests, logins, connections, queue, group_size, picture)."}, []string{"limit"}),
+		loginChecks: prometheus.NewCounter(prometheus.CounterOpts{Name: "lempgw_login_checks_total",
+			Help: "Logins whose token was checked (one argon2id verification each)."}),
+	}
+	for _, l := range allLimits {
+		m.limited.WithLabelValues(l)
 	}
 	sessions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lempgw_sessions",
 		Help: "Logged-in LEMP sessions on this node."}, func() float64 { return float64(hub.Count()) })
-	for _, c := range []prometheus.Collector{m.connections, m.logins, m.packetsIn, m.packetsOut, m.errors, m.messages, m.slow, sessions} {
+	for _, c := range []prometheus.Collector{m.connections, m.logins, m.packetsIn, m.packetsOut, m.errors, m.messages, m.slow, m.limited, m.loginChecks, sessions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -59,6 +68,8 @@ func (m *metrics) packetIn(t string)    { m.packetsIn.WithLabelValues(t).Inc() }
 func (m *metrics) packetOut()           { m.packetsOut.Inc() }
 func (m *metrics) packetError(code int) { m.errors.WithLabelValues(strconv.Itoa(code)).Inc() }
 func (m *metrics) slowConsumer()        { m.slow.Inc() }
+func (m *metrics) limit(l string)       { m.limited.WithLabelValues(l).Inc() }
+func (m *metrics) loginCheck()          { m.loginChecks.Inc() }
 
 func (m *metrics) message(accepted bool) {
 	if accepted {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +37,8 @@ type Config struct {
 	// WebClient serves the demo web client (package webclient) at "/"
 	// beside the websocket at Path (issue 7).
 	WebClient bool
+	// Limits are the abuse limits (limits.go); the zero value limits nothing.
+	Limits Limits
 }
 
 func (c *Config) defaults() {
@@ -60,6 +63,7 @@ func (c *Config) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.Limits.defaults()
 }
 
 // Server is the LEMP websocket server.
@@ -72,6 +76,11 @@ type Server struct {
 	upgrader websocket.Upgrader
 	http     *http.Server
 	ln       net.Listener
+
+	// Abuse limits (limits.go).
+	trusted []netip.Prefix // proxies whose Limits.ProxyHeader is believed
+	logins  *loginGuard    // nil: no login back-off
+	perAddr addrConns
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
@@ -95,12 +104,19 @@ func NewServer(cfg Config, core *bridge.Core, hub *Hub, log *slog.Logger) (*Serv
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, core: core, hub: hub, log: log, conns: make(map[*conn]struct{})}
+	trusted, err := ParseTrustedProxies(cfg.Limits.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("limits: %w", err)
+	}
+	s := &Server{cfg: cfg, core: core, hub: hub, log: log, conns: make(map[*conn]struct{}),
+		trusted: trusted, logins: newLoginGuard(cfg.Limits, cfg.Now),
+		perAddr: addrConns{n: map[string]int{}, max: cfg.Limits.ConnectionsPerAddress}}
 	m, err := newMetrics(cfg.Registry, hub)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics = m
+	core.SetLimitObserver(m.limit) // group size, picture, queue
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 1024,
@@ -189,11 +205,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
+	client := s.clientAddr(r)
+	addr := addrKey(client)
+	if !s.perAddr.acquire(addr) {
+		s.metrics.limit(limitConnections)
+		s.log.Warn("too many connections from one address", "client", addr, "limit", s.cfg.Limits.ConnectionsPerAddress)
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return
+	}
+	defer s.perAddr.release(addr)
+
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
-	c := newConn(s, ws, s.log.With("remote", r.RemoteAddr))
+	log := s.log.With("remote", r.RemoteAddr)
+	if client != peerAddr(r.RemoteAddr) {
+		log = log.With("client", client.String()) // from the proxy header
+	}
+	c := newConn(s, ws, log, addr)
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()

@@ -105,6 +105,31 @@ func (m *Memory) Deliver(_ context.Context, d Delivery) (bool, error) {
 		if exp, ok := m.dedupe[d.DedupeKey]; ok && alive(exp, now) {
 			return true, nil
 		}
+	}
+	// Every check before the first write, as in the Redis script: the
+	// block lists, then the queue limit against the lengths before this
+	// delivery.
+	skip := make([]bool, len(d.Targets))
+	full, left := false, 0
+	for i, t := range d.Targets {
+		if t.UnlessBlocked != "" {
+			if _, blocked := m.blocks[t.Receiver][t.UnlessBlocked]; blocked {
+				skip[i] = true
+				continue
+			}
+		}
+		if d.MaxQueue > 0 && t.Item.MsgID != "" {
+			if q := m.queues[t.Receiver]; q != nil && q.live >= d.MaxQueue {
+				skip[i], full = true, true
+				continue
+			}
+		}
+		left++
+	}
+	if full && left == 0 {
+		return false, ErrQueueFull
+	}
+	if d.DedupeKey != "" {
 		exp := expiryAt(now, d.DedupeTTL)
 		m.dedupe[d.DedupeKey] = exp
 		if !exp.IsZero() {
@@ -112,10 +137,8 @@ func (m *Memory) Deliver(_ context.Context, d Delivery) (bool, error) {
 		}
 	}
 	for i, t := range d.Targets {
-		if t.UnlessBlocked != "" {
-			if _, blocked := m.blocks[t.Receiver][t.UnlessBlocked]; blocked {
-				continue
-			}
+		if skip[i] {
+			continue
 		}
 		seq := m.seqs[t.Receiver] + 1
 		m.seqs[t.Receiver] = seq

@@ -26,24 +26,38 @@ var (
 
 	// deliverScript: KEYS[1] dedupe key, then per target seq, queue, index,
 	// block set. ARGV: use-dedupe flag, dedupe TTL ms, index TTL ms, target
-	// count, then per target from, msgid, payload, ackonwrite, unless-blocked
-	// ("" = no check), then, for a history entry, its payload and the log's
-	// length (its key is the last of KEYS). Returns 1, or 0 for a duplicate
-	// (nothing written).
+	// count, max queue ("0": no limit), then per target from, msgid,
+	// payload, ackonwrite, unless-blocked ("" = no check), then, for a
+	// history entry, its payload and the log's length (its key is the last
+	// of KEYS). Returns 1, 0 for a duplicate, -1 when the queue limit left no
+	// target (nothing written in either case). Every check (dedupe, block
+	// lists, queue lengths before this delivery) comes before the first write.
 	deliverScript = redis.NewScript(`#!lua
-if ARGV[1] == '1' then
-  local ok
-  if ARGV[2] ~= '0' then
-    ok = redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2])
-  else
-    ok = redis.call('SET', KEYS[1], '1', 'NX')
-  end
-  if not ok then return 0 end
-end
-local n = tonumber(ARGV[4])
+if ARGV[1] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local n, max = tonumber(ARGV[4]), tonumber(ARGV[5])
+local skip, full, left = {}, false, 0
 for i = 0, n - 1 do
-  local k, a = 2 + 4 * i, 5 + 5 * i
-  if ARGV[a + 4] == '' or redis.call('SISMEMBER', KEYS[k + 3], ARGV[a + 4]) == 0 then
+  local k, a = 2 + 4 * i, 6 + 5 * i
+  if ARGV[a + 4] ~= '' and redis.call('SISMEMBER', KEYS[k + 3], ARGV[a + 4]) == 1 then
+    skip[i] = true
+  elseif max > 0 and ARGV[a + 1] ~= '' and redis.call('XLEN', KEYS[k + 1]) >= max then
+    skip[i] = true
+    full = true
+  else
+    left = left + 1
+  end
+end
+if full and left == 0 then return -1 end
+if ARGV[1] == '1' then
+  if ARGV[2] ~= '0' then
+    redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+  else
+    redis.call('SET', KEYS[1], '1')
+  end
+end
+for i = 0, n - 1 do
+  local k, a = 2 + 4 * i, 6 + 5 * i
+  if not skip[i] then
     local seq = string.format('%d', redis.call('INCR', KEYS[k]))
     redis.call('XADD', KEYS[k + 1], '0-' .. seq,
       'from', ARGV[a], 'msgid', ARGV[a + 1], 'payload', ARGV[a + 2], 'ackonwrite', ARGV[a + 3])
@@ -53,7 +67,7 @@ for i = 0, n - 1 do
     end
   end
 end
-local h = 5 + 5 * n
+local h = 6 + 5 * n
 if ARGV[h] then
   local k = KEYS[2 + 4 * n]
   redis.call('RPUSH', k, ARGV[h])
@@ -176,7 +190,7 @@ func (r *Redis) Deliver(ctx context.Context, d Delivery) (bool, error) {
 		return false, nil
 	}
 	keys := make([]string, 0, 1+4*len(d.Targets))
-	args := make([]any, 0, 4+5*len(d.Targets))
+	args := make([]any, 0, 5+5*len(d.Targets))
 	if d.DedupeKey != "" {
 		keys = append(keys, r.dedupeKey(d.DedupeKey))
 		args = append(args, "1")
@@ -184,7 +198,7 @@ func (r *Redis) Deliver(ctx context.Context, d Delivery) (bool, error) {
 		keys = append(keys, r.dedupeKey("")) // unused
 		args = append(args, "0")
 	}
-	args = append(args, ttlMillis(d.DedupeTTL), ttlMillis(d.IndexTTL), len(d.Targets))
+	args = append(args, ttlMillis(d.DedupeTTL), ttlMillis(d.IndexTTL), len(d.Targets), max(d.MaxQueue, 0))
 	for _, t := range d.Targets {
 		keys = append(keys, r.seqKey(t.Receiver), r.queueKey(t.Receiver), r.indexKey(t.Receiver, t.Item.MsgID), r.blKey(t.Receiver))
 		aow := "0"
@@ -204,6 +218,9 @@ func (r *Redis) Deliver(ctx context.Context, d Delivery) (bool, error) {
 	n, err := deliverScript.Run(ctx, r.rdb, keys, args...).Int64()
 	if err != nil {
 		return false, r.wrap("deliver", err)
+	}
+	if n < 0 {
+		return false, ErrQueueFull
 	}
 	return n == 0, nil
 }

@@ -14,6 +14,9 @@ var (
 	ErrNotFound = errors.New("state: not found")
 	// ErrExists: a create found the key already taken.
 	ErrExists = errors.New("state: already exists")
+	// ErrQueueFull: a Deliver with MaxQueue found every receiver it would
+	// have written to at the limit, and wrote nothing.
+	ErrQueueFull = errors.New("state: receiver's queue is full")
 )
 
 // User is a local LEMP account. Names are lower case (the caller folds them).
@@ -101,6 +104,15 @@ type Delivery struct {
 	// History, when set, appends an entry to a group's recent-message log
 	// in the same atomic write (and not at all for a duplicate).
 	History *HistoryEntry
+	// MaxQueue, when > 0, bounds the receivers' queues, checked in the same
+	// atomic write: a target whose item has a MsgID (a message, not a
+	// receipt or an event) and whose receiver already has MaxQueue items or
+	// more queued (counted before this delivery) is skipped, as a blocked
+	// one is. When targets were skipped for it and none is left to write,
+	// the whole delivery is refused with ErrQueueFull: nothing is written, the dedupe key is not
+	// taken (the same message can be sent again later) and no history entry
+	// is added.
+	MaxQueue int
 }
 
 // HistoryEntry is one entry of a group's recent-message log: what a Jabber
@@ -224,6 +236,29 @@ type Store interface {
 	Sessions(ctx context.Context) ([]Session, error)
 	// UserSessions returns user's live sessions, sorted by Started, Node, ID.
 	UserSessions(ctx context.Context, user string) ([]Session, error)
+
+	// Cross-node wake-ups (state/wake.go; docs/operations.md, "Several
+	// nodes"). A wake-up is a hint, never the only way something happens:
+	// it is delivered at most once, in the order sent from one store
+	// client, or not at all (no subscriber, a subscriber too slow, a
+	// dropped connection). Whatever must not be lost is written to the
+	// store first, and the receiver reads it again on its own.
+	//
+	// Wake sends ws to node (a node id), or to every node with AllNodes.
+	// No subscriber is not an error. In the memory store a wake-up only
+	// reaches subscribers of the same store in this process.
+	Wake(ctx context.Context, node string, ws ...Wake) error
+	// Wakes subscribes to the wake-ups sent to node and to AllNodes; it
+	// returns once the subscription is in place, so any Wake that starts
+	// after it returns may reach it. The channel is closed after stop,
+	// which is idempotent and waits for the subscription to end; ctx only
+	// bounds the subscribing.
+	Wakes(ctx context.Context, node string) (ws <-chan Wake, stop func(), err error)
+	// RunSessions returns the ids of the sessions registered under node's
+	// run and not removed, sorted, whether or not the run is live: what a
+	// node checks its own sessions against (a newer login on another node
+	// removes the older session from the registry).
+	RunSessions(ctx context.Context, node, run string) ([]string, error)
 
 	// Ping checks the backend is reachable. Close releases it.
 	Ping(ctx context.Context) error

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/lempgw/lempgw/bridge"
+	"github.com/lempgw/lempgw/lempside"
 )
 
 // Config is the gateway's whole configuration. The koanf tags are the key
@@ -35,6 +36,7 @@ type Config struct {
 	Auth     AuthConfig     `koanf:"auth"`
 	XMPP     XMPPConfig     `koanf:"xmpp"`
 	Delivery DeliveryConfig `koanf:"delivery"`
+	Limits   LimitsConfig   `koanf:"limits"`
 	Node     NodeConfig     `koanf:"node"`
 	Log      LogConfig      `koanf:"log"`
 }
@@ -107,6 +109,48 @@ type DeliveryConfig struct {
 	IndexTTL  time.Duration `koanf:"index_ttl"`  // how long dm/nm for a message still find its sender
 }
 
+// LimitsConfig are the abuse limits (docs/configuration.md, [limits]). A
+// zero turns a limit off, except for the three sizes, which are required.
+type LimitsConfig struct {
+	MessageRate           int           `koanf:"message_rate"`  // chat messages per second per connection
+	MessageBurst          int           `koanf:"message_burst"` // at once
+	RequestRate           int           `koanf:"request_rate"`  // rq and srq per second per connection
+	RequestBurst          int           `koanf:"request_burst"`
+	FloodFactor           int           `koanf:"flood_factor"`           // refusals (x burst) before close 4429
+	LoginFailures         int           `koanf:"login_failures"`         // per identity, before back-off
+	LoginAddressFailures  int           `koanf:"login_address_failures"` // per client address, before back-off
+	LoginBackoff          time.Duration `koanf:"login_backoff"`          // first back-off, doubled per failure
+	LoginBackoffMax       time.Duration `koanf:"login_backoff_max"`
+	ConnectionsPerAddress int           `koanf:"connections_per_address"`
+	ProxyHeader           string        `koanf:"proxy_header"`    // e.g. X-Forwarded-For; "" = socket peer
+	TrustedProxies        []string      `koanf:"trusted_proxies"` // peers whose proxy_header counts; [] = loopback
+	MaxGroupMembers       int           `koanf:"max_group_members"`
+	MaxQueue              int           `koanf:"max_queue"` // items per user's delivery queue
+	MaxPictureBytes       int           `koanf:"max_picture_bytes"`
+}
+
+// LEMP is the LEMP side's part of the limits (0 = off there: negative).
+func (l LimitsConfig) LEMP() lempside.Limits {
+	flood := l.FloodFactor
+	if flood == 0 {
+		flood = -1 // never closed
+	}
+	return lempside.Limits{
+		MessageRate:           float64(l.MessageRate),
+		MessageBurst:          l.MessageBurst,
+		RequestRate:           float64(l.RequestRate),
+		RequestBurst:          l.RequestBurst,
+		FloodFactor:           flood,
+		LoginFailures:         l.LoginFailures,
+		LoginAddressFailures:  l.LoginAddressFailures,
+		LoginBackoff:          l.LoginBackoff,
+		LoginBackoffMax:       l.LoginBackoffMax,
+		ConnectionsPerAddress: l.ConnectionsPerAddress,
+		ProxyHeader:           l.ProxyHeader,
+		TrustedProxies:        l.TrustedProxies,
+	}
+}
+
 // NodeConfig is this gateway's entry in the session registry, which tells
 // several gateways on one Redis apart.
 type NodeConfig struct {
@@ -147,6 +191,22 @@ func DefaultConfig() Config {
 		Delivery: DeliveryConfig{
 			DedupeTTL: 168 * time.Hour,
 			IndexTTL:  720 * time.Hour,
+		},
+		Limits: LimitsConfig{
+			MessageRate:           50,
+			MessageBurst:          500,
+			RequestRate:           20,
+			RequestBurst:          200,
+			FloodFactor:           10,
+			LoginFailures:         5,
+			LoginAddressFailures:  50,
+			LoginBackoff:          time.Second,
+			LoginBackoffMax:       15 * time.Minute,
+			ConnectionsPerAddress: 256,
+			TrustedProxies:        []string{},
+			MaxGroupMembers:       bridge.DefaultMaxGroupMembers,
+			MaxQueue:              10000,
+			MaxPictureBytes:       bridge.MaxProfileBytes,
 		},
 		Node: NodeConfig{Heartbeat: 10 * time.Second, TTL: 30 * time.Second},
 		Log:  LogConfig{Level: "info", Format: "text"},
@@ -644,6 +704,10 @@ func (c *Config) validate() error {
 		return badValue("delivery.index_ttl", formatDuration(c.Delivery.IndexTTL), "want a positive duration")
 	}
 
+	if err := c.Limits.validate(); err != nil {
+		return err
+	}
+
 	n := &c.Node
 	if n.ID != "" && !validNodeID(n.ID) {
 		return badValue("node.id", n.ID, "want 1 to 64 letters, digits, '.', '_' or '-'")
@@ -668,6 +732,57 @@ func (c *Config) validate() error {
 		return badValue("log.format", c.Log.Format, "want text or json")
 	}
 	return nil
+}
+
+// validate checks [limits].
+func (l *LimitsConfig) validate() error {
+	for _, k := range []struct {
+		key      string
+		v        int
+		min, max int
+	}{
+		{"limits.message_rate", l.MessageRate, 0, 1 << 20},
+		{"limits.message_burst", l.MessageBurst, 0, 1 << 20},
+		{"limits.request_rate", l.RequestRate, 0, 1 << 20},
+		{"limits.request_burst", l.RequestBurst, 0, 1 << 20},
+		{"limits.flood_factor", l.FloodFactor, 0, 1 << 10},
+		{"limits.login_failures", l.LoginFailures, 0, 1 << 20},
+		{"limits.login_address_failures", l.LoginAddressFailures, 0, 1 << 20},
+		{"limits.connections_per_address", l.ConnectionsPerAddress, 0, 1 << 24},
+		{"limits.max_queue", l.MaxQueue, 0, 1 << 30},
+		{"limits.max_group_members", l.MaxGroupMembers, 1, 1 << 20},
+		{"limits.max_picture_bytes", l.MaxPictureBytes, 1, 1 << 30},
+	} {
+		if k.v < k.min || k.v > k.max {
+			return badValue(k.key, strconv.Itoa(k.v), "want an integer between %d and %d", k.min, k.max)
+		}
+	}
+	if l.LoginBackoff <= 0 {
+		return badValue("limits.login_backoff", formatDuration(l.LoginBackoff), "want a positive duration")
+	}
+	if l.LoginBackoffMax < l.LoginBackoff {
+		return badValue("limits.login_backoff_max", formatDuration(l.LoginBackoffMax), "want at least limits.login_backoff (%s)", formatDuration(l.LoginBackoff))
+	}
+	if l.ProxyHeader != "" && !validHeaderName(l.ProxyHeader) {
+		return badValue("limits.proxy_header", l.ProxyHeader, `want a header name such as "X-Forwarded-For"`)
+	}
+	if _, err := lempside.ParseTrustedProxies(l.TrustedProxies); err != nil {
+		return badValue("limits.trusted_proxies", l.TrustedProxies, `want addresses or CIDR prefixes such as "10.0.0.0/8"`)
+	}
+	return nil
+}
+
+// validHeaderName accepts an HTTP header name: letters, digits and '-'.
+func validHeaderName(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkHostPort accepts host:port with a numeric port (host may be empty).

@@ -46,6 +46,10 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 		DedupeTTL: cfg.Delivery.DedupeTTL,
 		IndexTTL:  cfg.Delivery.IndexTTL,
 		Hash:      cfg.Auth.HashParams(),
+		// [limits]: the core's share (the LEMP side's is below).
+		MaxGroupMembers: cfg.Limits.MaxGroupMembers,
+		MaxPictureBytes: cfg.Limits.MaxPictureBytes,
+		MaxQueue:        cfg.Limits.MaxQueue,
 	})
 	if err != nil {
 		return err
@@ -95,6 +99,7 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 		WriteQueue:     cfg.LEMP.WriteQueue,
 		PingInterval:   cfg.LEMP.PingInterval,
 		WebClient:      cfg.LEMP.WebClient, // issue 7
+		Limits:         cfg.Limits.LEMP(),
 		Registry:       reg,
 	}, core, hub, log)
 	if err != nil {
@@ -112,6 +117,15 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopRegistry()
+	if cfg.State.Backend != "memory" {
+		// Other nodes may share the store: cross-node wake-ups, a
+		// cluster-wide Online, the newer login wins (docs/operations.md,
+		// "Several nodes"). The memory store is one node by design.
+		if err := hub.StartCluster(ctx, lempside.ClusterConfig{Log: log}); err != nil {
+			return fmt.Errorf("cross-node wake-ups: %w", err)
+		}
+		defer hub.StopCluster()
+	}
 	ops := &http.Server{
 		Handler:           newOpsHandler(reg, ready, cfg.HTTP.Pprof),
 		ReadHeaderTimeout: 10 * time.Second,

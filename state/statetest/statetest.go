@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"ItemRoundTrip", testItemRoundTrip},
 		{"Dedupe", testDedupe},
 		{"DeliverUnlessBlocked", testDeliverUnlessBlocked},
+		{"QueueLimit", testQueueLimit},
 		{"DedupeExpiry", testDedupeExpiry},
 		{"Ack", testAck},
 		{"AckReusedID", testAckReusedID},
@@ -60,6 +61,7 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"SessionValidation", testSessionValidation},
 		{"SessionRoundTrip", testSessionRoundTrip},
 		{"SessionsConcurrent", testSessionsConcurrent},
+		{"Wakes", testWakes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
