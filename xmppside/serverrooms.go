@@ -29,9 +29,6 @@ import (
 // occupants a room forgot without the stream dropping (a room service
 // restarted on its own).
 
-const nsMUC = "http://jabber.org/protocol/muc"
-const nsMUCUser = "http://jabber.org/protocol/muc#user"
-
 // selfPingEvery is how often each occupant checks it is still in its room.
 const selfPingEvery = 5 * time.Minute
 

@@ -28,7 +28,6 @@ type memBackend struct {
 	roomCalls int
 
 	roomErr, postErr, historyErr, subjectErr, adminErr error
-	lister                                             bool
 }
 
 func (b *memBackend) Room(_ context.Context, id string) (Room, error) {
