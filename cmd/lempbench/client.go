@@ -44,6 +44,23 @@ func checkLoopback(raw string) error {
 	return nil
 }
 
+// checkLoopbackAddr refuses a host:port whose host is not a loopback
+// address (the XMPP server's c2s port).
+func checkLoopbackAddr(hostport string) error {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return fmt.Errorf("address %q: %w", hostport, err)
+	}
+	ip := net.ParseIP(host)
+	if host == "localhost" {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("address %q: only loopback addresses (127.0.0.1) may be targeted", hostport)
+	}
+	return nil
+}
+
 var dialer = websocket.Dialer{HandshakeTimeout: ioTimeout, ReadBufferSize: 4096, WriteBufferSize: 4096}
 
 func dial(u string) (*conn, error) {

@@ -40,6 +40,13 @@ func TestScenarios(t *testing.T) {
 				t.Errorf("sent %d acked %d", r.Sent, r.Acked)
 			}
 		}},
+		{"lemp-lemp-paced", config{Scenario: "lemp-lemp", Pairs: 2, Window: 64, Rate: 200, Duration: time.Second}, func(t *testing.T, r *Result) {
+			// 200 msgs/s in all for 1 s: about 200 sent, far fewer than the
+			// window would let through unpaced.
+			if r.Sent < 150 || r.Sent > 210 || r.TargetRate != 200 {
+				t.Errorf("paced at %v: sent %d in 1 s, want about 200", r.TargetRate, r.Sent)
+			}
+		}},
 		{"idle", config{Scenario: "idle", N: 20, Duration: 200 * time.Millisecond}, func(t *testing.T, r *Result) {
 			if r.SessionsOK != 20 {
 				t.Errorf("sessions ok %d, want 20", r.SessionsOK)

@@ -26,6 +26,17 @@ type config struct {
 	PID        int
 	Prefix     string
 	RunID      string // starts every message id: unique per run even when users are reused
+
+	// XMPP scenarios.
+	XMPPAddr      string // the XMPP server's c2s address (loopback)
+	XMPPDomain    string // its virtual host: Jabber users are name@XMPPDomain
+	GatewayDomain string // the gateway's component domain: LEMP user u is u@GatewayDomain
+	XMPPRegister  bool   // create the Jabber accounts with XEP-0077 in-band registration
+	ServerPID     int    // the XMPP server's pid: report its CPU time and RSS
+	RedisPID      int    // redis-server's pid: report its CPU time
+
+	Rate              float64 // 1:1 scenarios: messages per second in all; 0: as fast as the window allows
+	Backend, XMPPKind string  // labels for the result
 }
 
 func tokenFor(name string) string { return name + "-bench-token" }
@@ -61,237 +72,6 @@ func closeAll(cs []*conn) {
 		}
 	}
 	wg.Wait()
-}
-
-// pair is one sender and one receiver of lemp-lemp.
-type pair struct {
-	id       int
-	runID    string
-	sender   string
-	receiver string
-	snd, rcv *conn
-	credits  chan struct{}
-
-	mu      sync.Mutex
-	sentAt  []time.Time
-	state   []uint8  // bit 0: sr, bit 1: dm at the sender
-	got     []uint16 // arrivals at the receiver
-	lat     []time.Duration
-	sr, dm  int64
-	done    int64 // messages with both sr and dm (or refused)
-	deliver int64
-	dups    int64
-	errs    []error
-}
-
-func (p *pair) fail(err error) {
-	p.mu.Lock()
-	p.errs = append(p.errs, err)
-	p.mu.Unlock()
-}
-
-// senderReader handles sr and dm at the sender and returns credits.
-func (p *pair) senderReader(stop *atomic.Bool) {
-	for {
-		b, err := p.snd.read(ioTimeout)
-		if err != nil {
-			if !stop.Load() {
-				p.fail(fmt.Errorf("pair %d sender: %w", p.id, err))
-			}
-			return
-		}
-		f, err := parse(b)
-		if err != nil || f.M == nil {
-			continue
-		}
-		var bit uint8
-		var id string
-		switch {
-		case f.M.SR != nil:
-			bit, id = 1, f.M.SR.ID
-		case f.M.DM != nil:
-			bit, id = 2, f.M.DM.ID
-		case f.M.E != nil:
-			bit, id = 3, f.M.ID
-			p.fail(fmt.Errorf("message %s refused: %w", f.M.ID, f.M.E))
-		default:
-			continue
-		}
-		seq, ok := seqOf(id)
-		p.mu.Lock()
-		if !ok || seq >= len(p.state) {
-			p.mu.Unlock()
-			p.fail(fmt.Errorf("pair %d: receipt for unknown id %q", p.id, id))
-			continue
-		}
-		old := p.state[seq]
-		p.state[seq] |= bit
-		if old&bit == 0 {
-			if bit == 1 {
-				p.sr++
-			} else if bit == 2 {
-				p.dm++
-			}
-		}
-		complete := old != 3 && p.state[seq] == 3
-		if complete {
-			p.done++
-		}
-		p.mu.Unlock()
-		if complete {
-			p.credits <- struct{}{}
-		}
-	}
-}
-
-// receiverReader counts arrivals, measures latency and acknowledges with dm.
-func (p *pair) receiverReader(stop *atomic.Bool) {
-	for {
-		b, err := p.rcv.read(ioTimeout)
-		if err != nil {
-			if !stop.Load() {
-				p.fail(fmt.Errorf("pair %d receiver: %w", p.id, err))
-			}
-			return
-		}
-		f, err := parse(b)
-		if err != nil || f.M == nil || f.M.SR != nil || f.M.DM != nil || f.M.E != nil || f.M.S != p.sender {
-			continue
-		}
-		if !strings.HasPrefix(f.M.ID, p.runID) { // left over from an earlier run: acknowledge, do not count
-			_ = p.rcv.send([]byte(`{"m":{"id":"d` + f.M.ID + `","dm":{"id":` + jsonStr(f.M.ID) + `}}}`))
-			continue
-		}
-		now := time.Now()
-		seq, ok := seqOf(f.M.ID)
-		p.mu.Lock()
-		if !ok || seq >= len(p.sentAt) {
-			p.mu.Unlock()
-			p.fail(fmt.Errorf("pair %d: unknown message id %q", p.id, f.M.ID))
-			continue
-		}
-		for len(p.got) <= seq {
-			p.got = append(p.got, 0)
-		}
-		p.got[seq]++
-		if p.got[seq] == 1 {
-			p.deliver++
-			p.lat = append(p.lat, now.Sub(p.sentAt[seq]))
-		} else {
-			p.dups++
-		}
-		p.mu.Unlock()
-		if err := p.rcv.send([]byte(`{"m":{"id":"d` + f.M.ID + `","dm":{"id":` + jsonStr(f.M.ID) + `}}}`)); err != nil && !stop.Load() {
-			p.fail(fmt.Errorf("pair %d receiver dm: %w", p.id, err))
-		}
-	}
-}
-
-func runLempLemp(cfg config, admin *conn, res *Result) error {
-	np := max(1, cfg.Pairs)
-	win := max(1, cfg.Window)
-	res.Pairs, res.Window = np, win
-	pairs := make([]*pair, np)
-	var names []string
-	for i := range pairs {
-		p := &pair{id: i, runID: cfg.RunID, sender: fmt.Sprintf("%ss%d", cfg.Prefix, i), receiver: fmt.Sprintf("%sr%d", cfg.Prefix, i), credits: make(chan struct{}, win)}
-		for range win {
-			p.credits <- struct{}{}
-		}
-		pairs[i] = p
-		names = append(names, p.sender, p.receiver)
-	}
-	if err := createUsers(admin, names, tokenFor, cfg.Parallel); err != nil {
-		return err
-	}
-	conns, errs := loginAll(cfg.URL, names, tokenFor, cfg.Parallel)
-	defer closeAll(conns)
-	if len(errs) > 0 {
-		return fmt.Errorf("%d logins failed, first: %w", len(errs), errs[0])
-	}
-	var stop atomic.Bool
-	var readers sync.WaitGroup
-	for i, p := range pairs {
-		p.snd, p.rcv = conns[2*i], conns[2*i+1]
-		readers.Add(2)
-		go func() { defer readers.Done(); p.senderReader(&stop) }()
-		go func() { defer readers.Done(); p.receiverReader(&stop) }()
-	}
-	markCPU(cfg, res)
-	start := time.Now()
-	end := start.Add(cfg.Duration)
-	var senders sync.WaitGroup
-	for _, p := range pairs {
-		senders.Add(1)
-		go func() {
-			defer senders.Done()
-			timer := time.NewTimer(time.Until(end))
-			defer timer.Stop()
-			for seq := 0; cfg.N == 0 || seq < cfg.N; seq++ {
-				select {
-				case <-p.credits:
-				case <-timer.C:
-					return
-				}
-				if time.Now().After(end) {
-					return
-				}
-				id := fmt.Sprintf("%sp%d-%d", cfg.RunID, p.id, seq)
-				p.mu.Lock()
-				p.sentAt = append(p.sentAt, time.Now())
-				p.state = append(p.state, 0)
-				p.mu.Unlock()
-				if err := p.snd.send([]byte(`{"m":{"id":"` + id + `","r":"` + p.receiver + `","t":"t","c":"lempbench message ` + strconv.Itoa(seq) + `"}}`)); err != nil {
-					p.fail(fmt.Errorf("pair %d send: %w", p.id, err))
-					return
-				}
-			}
-		}()
-	}
-	senders.Wait()
-	allDone := func() bool {
-		for _, p := range pairs {
-			p.mu.Lock()
-			d := p.done == int64(len(p.sentAt))
-			p.mu.Unlock()
-			if !d {
-				return false
-			}
-		}
-		return true
-	}
-	waitUntil(cfg.Drain, allDone)
-	res.Elapsed = time.Since(start).Seconds()
-	stop.Store(true)
-	closeAll(conns)
-	readers.Wait()
-
-	var lat []time.Duration
-	for _, p := range pairs {
-		p.mu.Lock()
-		res.Sent += int64(len(p.sentAt))
-		res.ServerAcks += p.sr
-		res.Acked += p.dm
-		res.Delivered += p.deliver
-		res.Duplicates += p.dups
-		for seq := range p.sentAt {
-			if seq >= len(p.got) || p.got[seq] == 0 {
-				res.Lost++
-			}
-		}
-		lat = append(lat, p.lat...)
-		for _, e := range p.errs {
-			res.addErr(e)
-		}
-		p.mu.Unlock()
-	}
-	res.percentiles(lat)
-	if res.Elapsed > 0 {
-		res.Rate = float64(res.Acked) / res.Elapsed
-	}
-	res.Verified = res.Sent > 0 && res.Lost == 0 && res.Duplicates == 0 && res.Errors == 0 &&
-		res.Acked == res.Sent && res.ServerAcks == res.Sent
-	return nil
 }
 
 func runIdle(cfg config, admin *conn, res *Result) error {
@@ -356,6 +136,7 @@ func runIdle(cfg config, admin *conn, res *Result) error {
 		res.SessionsOK -= int(d)
 	}
 	res.Elapsed = time.Since(start).Seconds()
+	res.markEnd(cfg)
 	stop.Store(true)
 	closeAll(conns)
 	readers.Wait()
@@ -497,6 +278,7 @@ send:
 	want := int64(sent) * int64(m)
 	waitUntil(cfg.Drain, func() bool { return arrivals.Load() >= want && srs.Load() >= int64(sent) })
 	res.Elapsed = time.Since(start).Seconds()
+	res.markEnd(cfg)
 	stop.Store(true)
 	closeAll(conns)
 	readers.Wait()
@@ -530,14 +312,4 @@ send:
 	return nil
 }
 
-var errUnknownScenario = errors.New("unknown scenario (want lemp-lemp, idle or group-fanout)")
-
-// markCPU records the gateway's CPU time when the measured phase starts
-// (after the users exist and are logged in).
-func markCPU(cfg config, res *Result) {
-	if cfg.PID > 0 {
-		if v, err := cpuSeconds(cfg.PID); err == nil {
-			res.cpu0, res.cpuMarked = v, true
-		}
-	}
-}
+var errUnknownScenario = errors.New("unknown scenario (want lemp-lemp, lemp-xmpp, xmpp-lemp, xmpp-xmpp, idle or group-fanout)")
