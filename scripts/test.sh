@@ -8,8 +8,17 @@ bash scripts/deps.sh
 
 tmp=$(mktemp -d)
 cleanup() {
-  if [ -f "$tmp/redis.pid" ]; then kill "$(cat "$tmp/redis.pid")" 2>/dev/null || true; fi
-  rm -rf "$tmp"
+  local code=$?
+  if [ -f "$tmp/redis.pid" ]; then
+    local pid
+    pid=$(cat "$tmp/redis.pid")
+    kill "$pid" 2>/dev/null || true
+    # Wait for it to exit: it still writes its log (and removes its pid
+    # file) while shutting down, which would race the removal below.
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -rf "$tmp" || true
+  exit "$code"
 }
 trap cleanup EXIT
 
