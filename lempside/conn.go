@@ -41,18 +41,19 @@ type outFrame struct {
 	linger     bool // leave the socket open: the reader waits for the peer's close (limits.go)
 }
 
-// conn is one LEMP websocket connection: the read loop runs in the HTTP
-// handler's goroutine, one writer drains out, and after login one delivery
-// loop feeds the user's queue into out.
+// conn is one LEMP websocket connection: two goroutines, the read loop and
+// the writer, which writes the frames others queue in out and, after login,
+// the user's durable queue (deliver).
 type conn struct {
-	srv    *Server
-	ws     *websocket.Conn
-	log    *slog.Logger
-	out    chan outFrame
-	wakeCh chan struct{}
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	srv     *Server
+	ws      *websocket.Conn
+	log     *slog.Logger
+	out     *outQueue
+	wakeCh  chan struct{}
+	startCh chan string // the user, once logged in: the writer starts delivering
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 	// writerDone is closed when writeLoop returns.
 	writerDone chan struct{}
 
@@ -70,16 +71,17 @@ func newConn(s *Server, ws *websocket.Conn, log *slog.Logger, addr string) *conn
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &s.cfg.Limits
 	return &conn{
-		srv:    s,
-		ws:     ws,
-		log:    log,
-		out:    make(chan outFrame, s.cfg.WriteQueue),
-		wakeCh: make(chan struct{}, 1),
-		ctx:    ctx,
-		cancel: cancel,
-		addr:   addr,
-		msgs:   newBucket(limitMessages, l.MessageRate, l.MessageBurst, l.FloodFactor),
-		reqs:   newBucket(limitRequests, l.RequestRate, l.RequestBurst, l.FloodFactor),
+		srv:     s,
+		ws:      ws,
+		log:     log,
+		out:     newOutQueue(s.cfg.WriteQueue),
+		wakeCh:  make(chan struct{}, 1),
+		startCh: make(chan string, 1),
+		ctx:     ctx,
+		cancel:  cancel,
+		addr:    addr,
+		msgs:    newBucket(limitMessages, l.MessageRate, l.MessageBurst, l.FloodFactor),
+		reqs:    newBucket(limitRequests, l.RequestRate, l.RequestBurst, l.FloodFactor),
 
 		writerDone: make(chan struct{}),
 	}
@@ -189,10 +191,7 @@ func (c *conn) handle(frame []byte) (keep bool) {
 
 // send queues a frame from the reader goroutine, waiting for room.
 func (c *conn) send(data []byte) {
-	select {
-	case c.out <- outFrame{data: data}:
-	case <-c.ctx.Done():
-	}
+	c.out.put(c.ctx, outFrame{data: data})
 }
 
 // push queues a frame from another goroutine without waiting: a full queue
@@ -202,9 +201,7 @@ func (c *conn) push(data []byte) {
 	if c.ctx.Err() != nil {
 		return
 	}
-	select {
-	case c.out <- outFrame{data: data}:
-	default:
+	if !c.out.tryPut(outFrame{data: data}) {
 		c.srv.metrics.slowConsumer()
 		c.closeWith(closeSlow, "slow consumer")
 	}
@@ -220,10 +217,7 @@ func (c *conn) wake() {
 
 // closeAfter queues a close frame behind what is already queued (reader only).
 func (c *conn) closeAfter(code int, reason string) {
-	select {
-	case c.out <- outFrame{closeCode: code, reason: reason}:
-	case <-c.ctx.Done():
-	}
+	c.out.put(c.ctx, outFrame{closeCode: code, reason: reason})
 }
 
 // closeWith closes the connection now, from any goroutine.
@@ -242,34 +236,33 @@ func (c *conn) writeLoop() {
 	defer c.cancel()
 	ping := time.NewTicker(c.srv.cfg.PingInterval)
 	defer ping.Stop()
+	d := delivery{}
 	for {
 		select {
-		case f := <-c.out:
-			if f.closeCode != 0 && f.linger {
-				msg := websocket.FormatCloseMessage(f.closeCode, f.reason)
-				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+		case <-c.out.ready:
+			if !c.flush() {
 				return
 			}
-			if f.closeCode != 0 {
-				c.closeWith(f.closeCode, f.reason)
+		case d.user = <-c.startCh:
+			if p := c.srv.hub.pollPeriod(); p > 0 {
+				t := time.NewTicker(p)
+				defer t.Stop()
+				d.poll = t.C
+			}
+			if !c.deliver(&d) {
 				return
 			}
-			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.ws.WriteMessage(websocket.TextMessage, f.data); err != nil {
-				c.closeWith(closeGoingAway, "write failed")
+		case <-c.wakeCh:
+			if d.user != "" && !c.deliver(&d) {
 				return
 			}
-			c.srv.metrics.packetOut()
-			if f.ackOnWrite {
-				// The frame is written: remove it even if the connection is
-				// closing now, or it would be sent again at the next login.
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), writeWait)
-				err := c.srv.core.Written(ctx, c.user, f.seq)
-				cancel()
-				if err != nil && !errors.Is(err, context.Canceled) {
-					// Not fatal: the item is sent again at the next login.
-					c.log.Warn("removing written item", "user", c.user, "seq", f.seq, "err", err)
-				}
+		case <-d.poll:
+			if !c.deliver(&d) {
+				return
+			}
+		case <-d.retry:
+			if !c.deliver(&d) {
+				return
 			}
 		case <-ping.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
@@ -282,49 +275,153 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// deliveryLoop writes the user's queue to the socket in order: everything
-// pending at login, then whatever arrives (Hub.Notify wakes it; with
-// several nodes it also re-reads the queue every poll period, so a lost
-// cross-node wake-up only delays: node.go).
-func (c *conn) deliveryLoop() {
-	defer c.wg.Done()
-	var cursor uint64
-	var poll <-chan time.Time
-	if d := c.srv.hub.pollPeriod(); d > 0 {
-		t := time.NewTicker(d)
-		defer t.Stop()
-		poll = t.C
+// flush writes every frame queued in out; false: the connection is done.
+func (c *conn) flush() bool {
+	for _, f := range c.out.takeAll() {
+		if !c.writeFrame(f) {
+			return false
+		}
 	}
+	return true
+}
+
+// writeFrame writes one queued frame; false: the connection is done.
+func (c *conn) writeFrame(f outFrame) bool {
+	if f.closeCode != 0 && f.linger {
+		msg := websocket.FormatCloseMessage(f.closeCode, f.reason)
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+		return false
+	}
+	if f.closeCode != 0 {
+		c.closeWith(f.closeCode, f.reason)
+		return false
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	if err := c.ws.WriteMessage(websocket.TextMessage, f.data); err != nil {
+		c.closeWith(closeGoingAway, "write failed")
+		return false
+	}
+	c.srv.metrics.packetOut()
+	if f.ackOnWrite {
+		// The frame is written: remove it even if the connection is
+		// closing now, or it would be sent again at the next login.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), writeWait)
+		err := c.srv.core.Written(ctx, c.user, f.seq)
+		cancel()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			// Not fatal: the item is sent again at the next login.
+			c.log.Warn("removing written item", "user", c.user, "seq", f.seq, "err", err)
+		}
+	}
+	return true
+}
+
+// delivery is the writer's state for the user's durable queue.
+type delivery struct {
+	user   string // "" until login
+	cursor uint64 // the last item written
+	poll   <-chan time.Time
+	retry  <-chan time.Time
+}
+
+// deliver writes the user's queue to the socket in order, from the cursor
+// on: everything pending at login, then whatever arrives (Hub.Notify wakes
+// the writer; with several nodes it also re-reads the queue every poll
+// period, so a lost cross-node wake-up only delays: node.go). The writer
+// does it itself, between the frames others queue: one goroutine less per
+// session than a delivery loop of its own. False: the connection is done.
+func (c *conn) deliver(d *delivery) bool {
+	d.retry = nil
 	for {
-		items, err := c.srv.core.Pending(c.ctx, c.user, cursor, deliveryBatch)
+		items, err := c.srv.core.Pending(c.ctx, d.user, d.cursor, deliveryBatch)
 		if err != nil {
 			if c.ctx.Err() != nil {
-				return
+				return false
 			}
-			c.log.Error("reading delivery queue", "user", c.user, "err", err)
-			select {
-			case <-time.After(retryPending):
-				continue
-			case <-c.ctx.Done():
-				return
-			}
+			c.log.Error("reading delivery queue", "user", d.user, "err", err)
+			d.retry = time.After(retryPending)
+			return true
 		}
 		for _, it := range items {
-			select {
-			case c.out <- outFrame{data: it.Payload, seq: it.Seq, ackOnWrite: it.AckOnWrite}:
-				cursor = it.Seq
-			case <-c.ctx.Done():
-				return
+			if !c.writeFrame(outFrame{data: it.Payload, seq: it.Seq, ackOnWrite: it.AckOnWrite}) {
+				return false
 			}
+			d.cursor = it.Seq
 		}
-		if len(items) == deliveryBatch {
-			continue
+		if !c.flush() { // what others queued meanwhile
+			return false
 		}
-		select {
-		case <-c.wakeCh:
-		case <-poll:
-		case <-c.ctx.Done():
-			return
+		if len(items) < deliveryBatch {
+			return true
 		}
 	}
+}
+
+// startDelivery hands the logged-in user's queue to the writer (reader
+// goroutine, once).
+func (c *conn) startDelivery() {
+	c.startCh <- c.user
+}
+
+// outQueue is a connection's outbound frame queue, bounded by
+// lemp.write_queue: a slice under a mutex that holds no memory while empty
+// (a buffered channel of write_queue frames cost every idle connection
+// about 18 KiB). One writer takes everything queued at once, so a slow
+// consumer holds at most twice write_queue frames before it is closed.
+type outQueue struct {
+	mu     sync.Mutex
+	frames []outFrame
+	max    int
+	ready  chan struct{} // cap 1: frames were added
+	space  chan struct{} // cap 1: frames were taken
+}
+
+func newOutQueue(max int) *outQueue {
+	return &outQueue{max: max, ready: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// tryPut queues f unless the queue is full.
+func (q *outQueue) tryPut(f outFrame) bool {
+	q.mu.Lock()
+	if len(q.frames) >= q.max {
+		q.mu.Unlock()
+		return false
+	}
+	q.frames = append(q.frames, f)
+	q.mu.Unlock()
+	signal(q.ready)
+	return true
+}
+
+// put queues f, waiting for room until ctx ends (false).
+func (q *outQueue) put(ctx context.Context, f outFrame) bool {
+	for {
+		if q.tryPut(f) {
+			return true
+		}
+		select {
+		case <-q.space:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// takeAll removes and returns everything queued, in order.
+func (q *outQueue) takeAll() []outFrame {
+	q.mu.Lock()
+	fs := q.frames
+	q.frames = nil
+	q.mu.Unlock()
+	if len(fs) > 0 {
+		signal(q.space)
+	}
+	return fs
 }

@@ -120,8 +120,7 @@ func (c *conn) login(rq *Request) {
 	for _, name := range online {
 		c.send(Encode(&Packet{I: &bridge.Info{LI: name}}))
 	}
-	c.wg.Add(1)
-	go c.deliveryLoop()
+	c.startDelivery()
 	c.log.Info("logged in")
 }
 

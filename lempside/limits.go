@@ -216,10 +216,7 @@ func (c *conn) refuse(b *bucket, id string, isMessage bool) (ok, keep bool) {
 	if b.flooding() {
 		c.log.Warn("closing a flooding connection", "user", c.user, "limit", b.what)
 		c.flooded = true
-		select {
-		case c.out <- outFrame{closeCode: closeFlood, reason: "rate limit exceeded", linger: true}:
-		case <-c.ctx.Done():
-		}
+		c.out.put(c.ctx, outFrame{closeCode: closeFlood, reason: "rate limit exceeded", linger: true})
 		return false, false
 	}
 	return false, true

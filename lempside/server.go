@@ -120,6 +120,9 @@ func NewServer(cfg Config, core *bridge.Core, hub *Hub, log *slog.Logger) (*Serv
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 1024,
+		// Write buffers are borrowed for each write, so an idle
+		// connection holds none.
+		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     s.checkOrigin,
 	}
 	mux := http.NewServeMux()
@@ -203,7 +206,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer s.wg.Done()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.wg.Done()
+		}
+	}()
 
 	client := s.clientAddr(r)
 	addr := addrKey(client)
@@ -213,10 +221,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
 		return
 	}
-	defer s.perAddr.release(addr)
-
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.perAddr.release(addr)
 		return // the upgrader has answered
 	}
 	log := s.log.With("remote", r.RemoteAddr)
@@ -228,13 +235,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	s.metrics.connections.Inc()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.metrics.connections.Dec()
+	// The connection runs on a goroutine of its own and this handler
+	// returns: net/http then drops its buffered reader and writer (8 KiB
+	// that an idle websocket would otherwise keep).
+	handedOff = true
+	go func() {
+		defer s.wg.Done()
+		defer s.perAddr.release(addr)
+		defer func() {
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			s.metrics.connections.Dec()
+		}()
+		c.run()
 	}()
-	c.run()
 }
 
 // Shutdown stops accepting, closes every connection with 1001 (going away)
