@@ -130,7 +130,10 @@ func (h *Hub) StartCluster(ctx context.Context, cfg ClusterConfig) error {
 		poll: max(cfg.Poll, 0), cache: max(cfg.OnlineCache, 0), entries: map[string]cacheEntry{},
 		out: make(chan outWake, wakeQueueLen), ctx: cctx, cancel: cancel}
 	if !cfg.NoWakes {
-		ws, stop, err := r.st.Wakes(ctx, self)
+		// Not the caller's context: a serve cancelled while starting
+		// shuts down cleanly rather than failing here (TestServeAdmin).
+		// (Wakes bounds its own wait for the subscription.)
+		ws, stop, err := r.st.Wakes(context.WithoutCancel(ctx), self)
 		if err != nil {
 			cancel()
 			return err
