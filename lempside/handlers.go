@@ -2,6 +2,7 @@ package lempside
 
 import (
 	"context"
+	"log/slog"
 	"runtime/debug"
 	"time"
 
@@ -26,6 +27,7 @@ func (c *conn) reply(id string, rp *Response, e *bridge.Error) {
 	rp.ID = id
 	if e != nil {
 		c.srv.metrics.packetError(e.Code)
+		c.logRefusal("rq", id, e)
 		rp = &Response{ID: id, E: e, Response: rp.Response}
 	}
 	c.send(Encode(&Packet{RP: rp}))
@@ -336,6 +338,18 @@ func (c *conn) adminRequest(ctx context.Context, ad *AdminReq) *bridge.Error {
 	return bridge.Errorf(bridge.CodeBadRequest, "ad: c must be cr or del")
 }
 
+// logRefusal logs one line per refused request or message, with the
+// connection's user (c.log carries it after login) and the packet's id: at
+// warning level for the gateway's own failures (5xx), else at debug level
+// (a client's mistakes and the rate limit's 429s would flood the log).
+func (c *conn) logRefusal(kind, id string, e *bridge.Error) {
+	level := slog.LevelDebug
+	if e.Code >= 500 {
+		level = slog.LevelWarn
+	}
+	c.log.Log(c.ctx, level, "refused", kind, id, "code", e.Code, "why", e.Desc)
+}
+
 // message handles m: a chat message or a dm/nm receipt.
 func (c *conn) message(m *bridge.Message) {
 	c.srv.metrics.packetIn("m")
@@ -349,6 +363,7 @@ func (c *conn) message(m *bridge.Message) {
 		if e := c.srv.core.Receipt(ctx, c.user, m); e != nil {
 			c.msgs.charge() // receipts are free only while they succeed (limits.go)
 			c.srv.metrics.packetError(e.Code)
+			c.logRefusal("m", m.ID, e)
 			c.send(errorFrame(m.ID, true, e))
 		}
 		return
@@ -356,6 +371,7 @@ func (c *conn) message(m *bridge.Message) {
 	if e := c.srv.core.Send(ctx, c.user, m); e != nil {
 		c.srv.metrics.message(false)
 		c.srv.metrics.packetError(e.Code)
+		c.logRefusal("m", m.ID, e)
 		c.send(errorFrame(m.ID, true, e))
 		return
 	}

@@ -15,21 +15,34 @@ import (
 	"github.com/lempgw/lempgw/state"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	code := testenv.Main(m)
+	testenv.StopSharedRedisCluster()
+	os.Exit(code)
+}
 
-// backends are the stores every protocol test runs on.
+// backends are the stores every protocol test runs on: memory, a single
+// Redis, and a 3-master Redis Cluster (one per test process, shared).
 func backends() map[string]func(t testing.TB) state.Store {
 	return map[string]func(t testing.TB) state.Store{
 		"memory": func(t testing.TB) state.Store { return state.NewMemory() },
 		"redis": func(t testing.TB) state.Store {
-			s, err := state.NewRedis(context.Background(), state.RedisConfig{URL: testenv.RedisURL(t), KeyPrefix: testenv.UniquePrefix(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
+			return openRedis(t, state.RedisConfig{URL: testenv.RedisURL(t), KeyPrefix: testenv.UniquePrefix(t)})
+		},
+		"cluster": func(t testing.TB) state.Store {
+			return openRedis(t, state.RedisConfig{URL: testenv.SharedRedisCluster(t).URL, KeyPrefix: testenv.UniquePrefix(t)})
 		},
 	}
+}
+
+func openRedis(t testing.TB, cfg state.RedisConfig) *state.Redis {
+	t.Helper()
+	s, err := state.NewRedis(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // forEachBackend runs f once per store, as subtests.

@@ -72,7 +72,7 @@ func (r *Redis) ListGroups(ctx context.Context) ([]string, error) {
 		for i, id := range c {
 			keys[i] = r.groupKey(id)
 		}
-		vals, err := r.rdb.MGet(ctx, keys...).Result()
+		vals, err := r.mget(ctx, keys...)
 		if err != nil {
 			return nil, r.wrap("list groups", err)
 		}

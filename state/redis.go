@@ -17,10 +17,24 @@ import (
 type RedisConfig struct {
 	// URL is a redis:// or rediss:// URL as redis.ParseURL reads it, e.g.
 	// redis://user:pass@10.0.0.5:6379/0. Empty means DefaultRedisURL.
+	//
+	// redis+cluster:// (rediss+cluster:// for TLS) selects Redis Cluster, with
+	// one or more seed masters separated by commas and no database, e.g.
+	// redis+cluster://user:pass@10.0.0.5:7000,10.0.0.6:7000; go-redis finds
+	// the other nodes. Query options are those of redis.ParseClusterURL.
 	URL string
+	// Cluster selects Redis Cluster with a redis:// or rediss:// URL (its
+	// host is the seed; more seeds with ?addr=host:port), like the
+	// redis+cluster:// scheme.
+	Cluster bool
 	// KeyPrefix is put before every key, so several gateways (or tests) can
 	// share one database. Empty means DefaultKeyPrefix.
 	KeyPrefix string
+	// Observe, when set, is called after every command or pipeline sent
+	// to Redis with its name ("evalsha", "xrange", "pipeline"...), how long
+	// the round trip took and its error (redis_observe.go): the latency
+	// metric.
+	Observe func(cmd string, took time.Duration, err error)
 }
 
 // Defaults of RedisConfig's zero value.
@@ -29,13 +43,14 @@ const (
 	DefaultKeyPrefix = "lempgw:"
 )
 
-// Redis is the Store on a standalone Redis 7.0 or later (go-redis v9). The
-// key layout, and which operations are Lua scripts, MULTI/EXEC blocks or
-// WATCH transactions, is documented in docs/state.md.
+// Redis is the Store on a standalone Redis 7.0 or later, or a Redis Cluster
+// (go-redis v9). The key layout, and which operations are Lua scripts,
+// MULTI/EXEC blocks or WATCH transactions, is documented in docs/state.md.
 type Redis struct {
-	rdb  *redis.Client
-	p    string // key prefix
-	addr string
+	rdb     redis.UniversalClient
+	p       string // key prefix
+	addr    string
+	cluster bool // hash-tagged keys, cross-slot writes split per slot
 }
 
 var _ Store = (*Redis)(nil)
@@ -43,19 +58,23 @@ var _ Store = (*Redis)(nil)
 // NewRedis connects to cfg.URL, checks the server answers PING and loads the
 // Lua scripts. The error names the address when the server is unreachable.
 func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
-	url := cfg.URL
-	if url == "" {
-		url = DefaultRedisURL
-	}
-	opt, err := redis.ParseURL(url)
+	single, clu, err := parseRedisURL(cfg.URL, cfg.Cluster)
 	if err != nil {
-		return nil, fmt.Errorf("state: redis URL: %w", err)
+		return nil, err
 	}
 	prefix := cfg.KeyPrefix
 	if prefix == "" {
 		prefix = DefaultKeyPrefix
 	}
-	r := &Redis{rdb: redis.NewClient(opt), p: prefix, addr: opt.Addr}
+	r := &Redis{p: prefix}
+	if clu != nil {
+		r.rdb, r.addr, r.cluster = redis.NewClusterClient(clu), strings.Join(clu.Addrs, ","), true
+	} else {
+		r.rdb, r.addr = redis.NewClient(single), single.Addr
+	}
+	if cfg.Observe != nil {
+		r.rdb.AddHook(observeHook{cfg.Observe})
+	}
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
 		_ = r.rdb.Close()
 		return nil, fmt.Errorf("state: redis at %s unreachable: %w", r.addr, err)
@@ -72,6 +91,68 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	return r, nil
 }
 
+// CheckRedisURL reports whether NewRedis would accept url (with
+// RedisConfig.Cluster false): a redis://, rediss://, redis+cluster:// or
+// rediss+cluster:// URL.
+func CheckRedisURL(url string) error {
+	_, _, err := parseRedisURL(url, false)
+	return err
+}
+
+// parseRedisURL returns the options of a single-node client, or of a
+// cluster client for a +cluster scheme or when cluster is set.
+func parseRedisURL(u string, cluster bool) (*redis.Options, *redis.ClusterOptions, error) {
+	if u == "" {
+		u = DefaultRedisURL
+	}
+	scheme, rest, ok := strings.Cut(u, "://")
+	if ok && (scheme == "redis+cluster" || scheme == "rediss+cluster") {
+		// redis+cluster://[userinfo@]h1:p1,h2:p2[/][?query] becomes
+		// redis://[userinfo@]h1:p1/?query&addr=h2:p2, the form of
+		// redis.ParseClusterURL.
+		auth, query, _ := strings.Cut(rest, "?")
+		auth, path, _ := strings.Cut(auth, "/")
+		if path != "" && path != "0" {
+			return nil, nil, fmt.Errorf("state: redis URL: a Redis Cluster has only database 0, not %q", path)
+		}
+		user, hosts := "", auth
+		if i := strings.LastIndex(auth, "@"); i >= 0 {
+			user, hosts = auth[:i+1], auth[i+1:]
+		}
+		seeds := strings.Split(hosts, ",")
+		if slices.Contains(seeds, "") {
+			return nil, nil, errors.New("state: redis URL: want redis+cluster://host:port[,host:port...]")
+		}
+		q := query
+		for _, s := range seeds[1:] {
+			if q != "" {
+				q += "&"
+			}
+			q += "addr=" + s
+		}
+		u = strings.TrimSuffix(scheme, "+cluster") + "://" + user + seeds[0]
+		if q != "" {
+			u += "?" + q
+		}
+		cluster = true
+	}
+	if cluster {
+		opt, err := redis.ParseClusterURL(u)
+		if err != nil {
+			return nil, nil, fmt.Errorf("state: redis cluster URL: %w", err)
+		}
+		return nil, opt, nil
+	}
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		return nil, nil, fmt.Errorf("state: redis URL: %w", err)
+	}
+	return opt, nil, nil
+}
+
+// Cluster reports whether r is on a Redis Cluster.
+func (r *Redis) Cluster() bool { return r.cluster }
+
 // Ping checks that Redis answers.
 func (r *Redis) Ping(ctx context.Context) error {
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
@@ -85,21 +166,50 @@ func (r *Redis) Close() error { return r.rdb.Close() }
 
 // ---- keys (see docs/state.md) ----
 
-func (r *Redis) userKey(name string) string  { return r.p + "u:" + name }
+// ukey is the key of a kind of per-user (or per-group) record: <p><kind><name>
+// on a single Redis, as it always was; under Cluster the name is a hash tag,
+// <p><kind>{<escaped name>}, so all of one user's keys share a slot.
+func (r *Redis) ukey(kind, name string) string {
+	if r.cluster {
+		return r.p + kind + tag(name)
+	}
+	return r.p + kind + name
+}
+
+// tag is a name as a Redis Cluster hash tag: '%', '{' and '}' are
+// percent-escaped, so the tag ends at its own '}' and is never empty ("{}"
+// would hash the whole key): the empty name is "{%}", which no escaped
+// name can be.
+func tag(name string) string {
+	if name == "" {
+		return "{%}"
+	}
+	return "{" + tagEscaper.Replace(name) + "}"
+}
+
+var tagEscaper = strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D")
+
+func (r *Redis) userKey(name string) string  { return r.ukey("u:", name) }
 func (r *Redis) usersKey() string            { return r.p + "users" }
-func (r *Redis) fwKey(user string) string    { return r.p + "fw:" + user }
-func (r *Redis) frKey(user string) string    { return r.p + "fr:" + user }
-func (r *Redis) blKey(user string) string    { return r.p + "bl:" + user }
-func (r *Redis) groupKey(id string) string   { return r.p + "g:" + id }
+func (r *Redis) fwKey(user string) string    { return r.ukey("fw:", user) }
+func (r *Redis) frKey(user string) string    { return r.ukey("fr:", user) }
+func (r *Redis) blKey(user string) string    { return r.ukey("bl:", user) }
+func (r *Redis) groupKey(id string) string   { return r.ukey("g:", id) }
 func (r *Redis) groupsKey() string           { return r.p + "groups" }
-func (r *Redis) historyKey(id string) string { return r.p + "h:" + id }
-func (r *Redis) ugKey(user string) string    { return r.p + "ug:" + user }
-func (r *Redis) queueKey(user string) string { return r.p + "q:" + user }
-func (r *Redis) seqKey(user string) string   { return r.p + "seq:" + user }
+func (r *Redis) historyKey(id string) string { return r.ukey("h:", id) }
+func (r *Redis) ugKey(user string) string    { return r.ukey("ug:", user) }
+func (r *Redis) queueKey(user string) string { return r.ukey("q:", user) }
+func (r *Redis) seqKey(user string) string   { return r.ukey("seq:", user) }
 func (r *Redis) dedupeKey(k string) string   { return r.p + "dd:" + k }
+
+// Cluster only: a delivery's dedupe marker in one receiver's slot, and in
+// a group history's slot (docs/state.md, "Redis Cluster").
+func (r *Redis) receiverDedupeKey(user, k string) string { return r.p + "ddu:" + tag(user) + ":" + k }
+func (r *Redis) historyDedupeKey(id, k string) string    { return r.p + "ddh:" + tag(id) + ":" + k }
 
 // indexKey is the only key with two variable parts: ':' and '%' in the user
 // name are percent-escaped so that (user, msgID) pairs can not collide.
+// Under Cluster the user is a tag, which ends at the only '}'.
 func (r *Redis) indexKey(user, msgID string) string {
 	return r.indexPrefix(user) + msgID
 }
@@ -107,10 +217,42 @@ func (r *Redis) indexKey(user, msgID string) string {
 // indexPrefix is the part of user's index keys before the msgid, for the
 // scripts that compute index keys from the msgids of queue items.
 func (r *Redis) indexPrefix(user string) string {
+	if r.cluster {
+		return r.p + "mi:" + tag(user) + ":"
+	}
 	return r.p + "mi:" + indexEscaper.Replace(user) + ":"
 }
 
 var indexEscaper = strings.NewReplacer("%", "%25", ":", "%3A")
+
+// mget is MGET on a single Redis; under Cluster, where MGET must stay in
+// one slot, a pipeline of GETs (go-redis sends it to each master at once).
+// A missing key is a nil value.
+func (r *Redis) mget(ctx context.Context, keys ...string) ([]any, error) {
+	if !r.cluster {
+		return r.rdb.MGet(ctx, keys...).Result()
+	}
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	vals := make([]any, len(keys))
+	for i, c := range cmds {
+		switch v, err := c.Result(); {
+		case err == nil:
+			vals[i] = v
+		case !errors.Is(err, redis.Nil):
+			return nil, err
+		}
+	}
+	return vals, nil
+}
 
 // wrap reports a Redis failure with context; nil stays nil.
 func (r *Redis) wrap(op string, err error) error {
@@ -127,8 +269,18 @@ func (r *Redis) wrap(op string, err error) error {
 // answer, rather than answered with an error (a redis.Error) or no value.
 func unreachable(err error) bool {
 	var re redis.Error
-	return !errors.As(err, &re) && !errors.Is(err, redis.Nil) && !errors.Is(err, redis.TxFailedErr) &&
-		!errors.Is(err, context.Canceled)
+	if errors.As(err, &re) {
+		// Answers that mean "not now": still loading its data after a
+		// restart, a cluster or replica not ready. The request may succeed
+		// in a moment: 503, not 500.
+		for _, p := range []string{"LOADING ", "MASTERDOWN ", "CLUSTERDOWN ", "TRYAGAIN ", "BUSY "} {
+			if strings.HasPrefix(re.Error(), p) {
+				return true
+			}
+		}
+		return false
+	}
+	return !errors.Is(err, redis.Nil) && !errors.Is(err, redis.TxFailedErr) && !errors.Is(err, context.Canceled)
 }
 
 // txErr is wrap, except that a failed EXEC (a watched key changed) is
@@ -165,12 +317,38 @@ func (r *Redis) watch(ctx context.Context, op string, fn func(*redis.Tx) error, 
 	return fmt.Errorf("state: redis %s: gave up after %d concurrent changes", op, maxUpdateAttempts)
 }
 
+// pipeline is MULTI/EXEC on a single Redis and a plain pipeline under
+// Cluster, for the writes whose keys span slots there and whose commands
+// are idempotent (docs/state.md says which).
+func (r *Redis) pipeline(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error) {
+	if r.cluster {
+		return r.rdb.Pipelined(ctx, fn)
+	}
+	return r.rdb.TxPipelined(ctx, fn)
+}
+
 // ---- users ----
 
 func (r *Redis) CreateUser(ctx context.Context, u User) error {
 	b, err := json.Marshal(u)
 	if err != nil {
 		return fmt.Errorf("state: encode user: %w", err)
+	}
+	if r.cluster {
+		// users is in a slot of its own: add the name first, so a crash
+		// between the two steps leaves a name without a record (ListUsers
+		// skips it) rather than a record ListUsers misses.
+		if err := r.rdb.SAdd(ctx, r.usersKey(), u.Name).Err(); err != nil {
+			return r.wrap("create user", err)
+		}
+		set, err := r.rdb.SetNX(ctx, r.userKey(u.Name), b, 0).Result()
+		if err != nil {
+			return r.wrap("create user", err)
+		}
+		if !set {
+			return fmt.Errorf("user %q: %w", u.Name, ErrExists)
+		}
+		return nil
 	}
 	var set *redis.BoolCmd
 	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -255,16 +433,40 @@ func (r *Redis) DeleteUser(ctx context.Context, name string) error {
 			// as it is at EXEC. EVAL, not EVALSHA: a NOSCRIPT error inside
 			// EXEC would not undo the other commands.
 			dropQueueScript.Eval(ctx, p, []string{r.queueKey(name)}, r.indexPrefix(name))
-			p.SRem(ctx, r.usersKey(), name)
-			for _, f := range followees {
-				p.SRem(ctx, r.frKey(f), name)
+			if !r.cluster {
+				p.SRem(ctx, r.usersKey(), name)
+				for _, f := range followees {
+					p.SRem(ctx, r.frKey(f), name)
+				}
 			}
 			// seq:<name> stays so a re-created user never reuses a seq, and
 			// fr:<name> stays in step with the others' followings.
 			return nil
 		})
-		return r.txErr("delete user", err)
+		if err != nil || !r.cluster {
+			return r.txErr("delete user", err)
+		}
+		// Cluster: the user's own slot is done (the transaction above); the
+		// users set and the followees' fr: sets are in other slots.
+		return r.wrap("delete user", r.unindexUser(ctx, name, followees))
 	}, uk, fk)
+}
+
+// unindexUser is the cross-slot part of DeleteUser under Cluster: SREM from
+// users and from each followee's fr: set, pipelined (go-redis sends each
+// master its part). Each SREM is idempotent; if it fails halfway, the
+// names left behind are those a crash of the single-node MULTI can not
+// leave: ListUsers skips a name without a record, and Followers may name
+// the deleted user until it is created again and unfollows.
+func (r *Redis) unindexUser(ctx context.Context, name string, followees []string) error {
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.SRem(ctx, r.usersKey(), name)
+		for _, f := range followees {
+			p.SRem(ctx, r.frKey(f), name)
+		}
+		return nil
+	})
+	return err
 }
 
 func (r *Redis) ListUsers(ctx context.Context) ([]User, error) {
@@ -279,7 +481,7 @@ func (r *Redis) ListUsers(ctx context.Context) ([]User, error) {
 		for i, n := range chunk {
 			ks[i] = r.userKey(n)
 		}
-		vals, err := r.rdb.MGet(ctx, ks...).Result()
+		vals, err := r.mget(ctx, ks...)
 		if err != nil {
 			return nil, r.wrap("list users", err)
 		}
@@ -304,7 +506,10 @@ func (r *Redis) Follow(ctx context.Context, user string, fs []Following) error {
 	if len(fs) == 0 {
 		return nil
 	}
-	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	// Under Cluster the fr: sets are in the followees' slots: a plain
+	// pipeline, fr: before fw:, every command idempotent, so a Follow that
+	// failed halfway is completed by the client's retry.
+	_, err := r.pipeline(ctx, func(p redis.Pipeliner) error {
 		args := make([]any, 0, 2*len(fs))
 		for _, f := range fs {
 			args = append(args, f.User, f.Nick)
@@ -320,7 +525,7 @@ func (r *Redis) Unfollow(ctx context.Context, user string, names []string) error
 	if len(names) == 0 {
 		return nil
 	}
-	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := r.pipeline(ctx, func(p redis.Pipeliner) error {
 		p.HDel(ctx, r.fwKey(user), names...)
 		for _, n := range names {
 			p.SRem(ctx, r.frKey(n), user)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -189,6 +190,9 @@ func (r *Redis) Deliver(ctx context.Context, d Delivery) (bool, error) {
 	if d.DedupeKey == "" && len(d.Targets) == 0 && d.History == nil {
 		return false, nil
 	}
+	if r.cluster {
+		return r.deliverCluster(ctx, d)
+	}
 	keys := make([]string, 0, 1+4*len(d.Targets))
 	args := make([]any, 0, 5+5*len(d.Targets))
 	if d.DedupeKey != "" {
@@ -223,6 +227,181 @@ func (r *Redis) Deliver(ctx context.Context, d Delivery) (bool, error) {
 		return false, ErrQueueFull
 	}
 	return n == 0, nil
+}
+
+// slotStep is one deliverScript call of a cluster Deliver: its keys are all
+// in one slot (one receiver's, or the group history's).
+type slotStep struct {
+	keys []string
+	args []any
+}
+
+// deliverCluster is Deliver under Redis Cluster (docs/state.md, "Redis
+// Cluster"): the delivery-wide dedupe marker dd:<key> is checked first; then
+// deliverScript runs once per receiver, with all of that receiver's targets
+// and a dedupe marker ddu:{<receiver>}:<key> in the receiver's slot, and
+// once for the history entry with ddh:{<group>}:<key>; the steps go out in
+// one pipeline (each master gets its part at once). dd:<key> is set last,
+// when every step succeeded. A retry after a partial failure therefore
+// writes only the steps whose marker is missing: each receiver still gets
+// the item once.
+func (r *Redis) deliverCluster(ctx context.Context, d Delivery) (bool, error) {
+	use := "0"
+	if d.DedupeKey != "" {
+		use = "1"
+		n, err := r.rdb.Exists(ctx, r.dedupeKey(d.DedupeKey)).Result()
+		if err != nil {
+			return false, r.wrap("deliver", err)
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
+	var order []string
+	by := map[string][]Target{}
+	for _, t := range d.Targets {
+		if _, ok := by[t.Receiver]; !ok {
+			order = append(order, t.Receiver)
+		}
+		by[t.Receiver] = append(by[t.Receiver], t)
+	}
+	steps := make([]slotStep, 0, len(order)+1)
+	for _, rcv := range order {
+		ts := by[rcv]
+		st := slotStep{
+			keys: make([]string, 0, 1+4*len(ts)),
+			args: make([]any, 0, 5+5*len(ts)),
+		}
+		st.keys = append(st.keys, r.receiverDedupeKey(rcv, d.DedupeKey))
+		st.args = append(st.args, use, ttlMillis(d.DedupeTTL), ttlMillis(d.IndexTTL), len(ts), max(d.MaxQueue, 0))
+		for _, t := range ts {
+			st.keys = append(st.keys, r.seqKey(rcv), r.queueKey(rcv), r.indexKey(rcv, t.Item.MsgID), r.blKey(rcv))
+			aow := "0"
+			if t.Item.AckOnWrite {
+				aow = "1"
+			}
+			payload := t.Item.Payload
+			if payload == nil {
+				payload = []byte{}
+			}
+			st.args = append(st.args, t.Item.From, t.Item.MsgID, payload, aow, t.UnlessBlocked)
+		}
+		steps = append(steps, st)
+	}
+	if h := d.History; h != nil {
+		steps = append(steps, slotStep{
+			keys: []string{r.historyDedupeKey(h.Group, d.DedupeKey), r.historyKey(h.Group)},
+			args: []any{use, ttlMillis(d.DedupeTTL), ttlMillis(d.IndexTTL), 0, 0, append([]byte{}, h.Payload...), historyMax(h.Max)},
+		})
+	}
+	if d.MaxQueue > 0 && len(steps) > 1 {
+		// Refuse the whole delivery, as one script would, when every
+		// messaged receiver is full: read first, since the steps are
+		// separate scripts. (A queue that fills between this read and its
+		// step is skipped by the step.)
+		full, err := r.allFull(ctx, d)
+		if err != nil {
+			return false, err
+		}
+		if full {
+			return false, ErrQueueFull
+		}
+	}
+	res, err := r.runSteps(ctx, steps)
+	if err != nil {
+		return false, r.wrap("deliver", err)
+	}
+	wrote, dup, full := false, false, false
+	for _, n := range res {
+		switch {
+		case n > 0:
+			wrote = true
+		case n == 0:
+			dup = true
+		default:
+			full = true
+		}
+	}
+	if !wrote && full && !dup {
+		return false, ErrQueueFull
+	}
+	if d.DedupeKey != "" {
+		var err error
+		if d.DedupeTTL > 0 {
+			err = r.rdb.Set(ctx, r.dedupeKey(d.DedupeKey), "1", time.Duration(ttlMillis(d.DedupeTTL))*time.Millisecond).Err()
+		} else {
+			err = r.rdb.Set(ctx, r.dedupeKey(d.DedupeKey), "1", 0).Err()
+		}
+		if err != nil {
+			return false, r.wrap("deliver", err)
+		}
+	}
+	return !wrote && dup, nil
+}
+
+// allFull reports whether, as deliverScript decides it, MaxQueue leaves no
+// target of d: some messaged receiver is full and every other target is
+// either full or skipped by its block list.
+func (r *Redis) allFull(ctx context.Context, d Delivery) (bool, error) {
+	blocked := make([]*redis.BoolCmd, len(d.Targets))
+	lens := make([]*redis.IntCmd, len(d.Targets))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range d.Targets {
+			if t.UnlessBlocked != "" {
+				blocked[i] = p.SIsMember(ctx, r.blKey(t.Receiver), t.UnlessBlocked)
+			}
+			if t.Item.MsgID != "" {
+				lens[i] = p.XLen(ctx, r.queueKey(t.Receiver))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, r.wrap("deliver", err)
+	}
+	full, left := false, 0
+	for i := range d.Targets {
+		switch {
+		case blocked[i] != nil && blocked[i].Val():
+		case lens[i] != nil && lens[i].Val() >= int64(d.MaxQueue):
+			full = true
+		default:
+			left++
+		}
+	}
+	return full && left == 0, nil
+}
+
+// runSteps runs deliverScript for each step in one pipeline of EVALSHA,
+// then EVAL for any step whose master did not have the script (NOSCRIPT:
+// restarted, failed over, SCRIPT FLUSH).
+func (r *Redis) runSteps(ctx context.Context, steps []slotStep) ([]int64, error) {
+	if len(steps) == 1 { // a 1:1 message: no pipeline to split
+		n, err := deliverScript.Run(ctx, r.rdb, steps[0].keys, steps[0].args...).Int64()
+		return []int64{n}, err
+	}
+	cmds := make([]*redis.Cmd, len(steps))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, st := range steps {
+			cmds[i] = deliverScript.EvalSha(ctx, p, st.keys, st.args...)
+		}
+		return nil
+	})
+	if err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return nil, err
+	}
+	res := make([]int64, len(steps))
+	for i, c := range cmds {
+		n, err := c.Int64()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			n, err = deliverScript.Run(ctx, r.rdb, steps[i].keys, steps[i].args...).Int64()
+		}
+		if err != nil {
+			return nil, err
+		}
+		res[i] = n
+	}
+	return res, nil
 }
 
 func (r *Redis) Pending(ctx context.Context, user string, after uint64, limit int) ([]Item, error) {

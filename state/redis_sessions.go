@@ -16,9 +16,21 @@ import (
 // Session registry keys (docs/state.md, "Session registry"). The {...} hash
 // tags keep a node's keys in one Redis Cluster slot and a user's entries in
 // the slot of the user's other keys.
-func (r *Redis) nodeKey(id string) string     { return r.p + "node:{" + id + "}" }
-func (r *Redis) nsKey(id, run string) string  { return r.p + "ns:{" + id + "}:" + run }
-func (r *Redis) usKey(user string) string     { return r.p + "us:{" + user + "}" }
+// Under Cluster the tags are escaped (tag): a raw id such as "}" would make
+// the empty tag "{}", which hashes the whole key, and split a node's keys.
+func (r *Redis) nodeKey(id string) string    { return r.p + "node:" + r.rtag(id) }
+func (r *Redis) nsKey(id, run string) string { return r.p + "ns:" + r.rtag(id) + ":" + run }
+func (r *Redis) usKey(user string) string    { return r.p + "us:" + r.rtag(user) }
+
+// rtag is the registry's hash tag: "{<name>}" as the single-node layout
+// always wrote it, tag(name) under Cluster.
+func (r *Redis) rtag(name string) string {
+	if r.cluster {
+		return tag(name)
+	}
+	return "{" + name + "}"
+}
+
 func (r *Redis) runsKey() string              { return r.p + "runs" }
 func usField(s Session) string                { return strconv.Itoa(len(s.Run)) + ":" + s.Run + ":" + s.ID }
 func nodeRecord(n Node) ([]byte, error)       { return json.Marshal(n) }
@@ -59,7 +71,23 @@ return 1
 `)
 )
 
-func init() { allScripts = append(allScripts, heartbeatScript, stopNodeScript, registerScript) }
+var (
+	// registerNodeScript: registerScript's first step under Redis Cluster.
+	// KEYS[1] node record, KEYS[2] the run's session hash; ARGV[1] run, then
+	// per session: id, record. Writes nothing and returns 0 unless the run is
+	// the node's live one.
+	registerNodeScript = redis.NewScript(`#!lua
+if redis.call('HGET', KEYS[1], 'run') ~= ARGV[1] then return 0 end
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+return 1
+`)
+)
+
+func init() {
+	allScripts = append(allScripts, heartbeatScript, stopNodeScript, registerScript, registerNodeScript)
+}
 
 func (r *Redis) StartNode(ctx context.Context, n Node, ttl time.Duration) error {
 	if err := checkNode(n, ttl); err != nil {
@@ -74,9 +102,16 @@ func (r *Redis) StartNode(ctx context.Context, n Node, ttl time.Duration) error 
 		p.Del(ctx, k)
 		p.HSet(ctx, k, "run", n.Run, "data", b)
 		p.PExpire(ctx, k, time.Duration(ttlMillis(ttl))*time.Millisecond)
-		p.HSet(ctx, r.runsKey(), n.Run, n.ID)
+		if !r.cluster {
+			p.HSet(ctx, r.runsKey(), n.Run, n.ID)
+		}
 		return nil
 	})
+	if err == nil && r.cluster {
+		// runs is in another slot: after the record, so a listing never
+		// sees the run in runs without its record and cleans it as dead.
+		err = r.rdb.HSet(ctx, r.runsKey(), n.Run, n.ID).Err()
+	}
 	return r.wrap("start node", err)
 }
 
@@ -225,6 +260,12 @@ func (r *Redis) RegisterSession(ctx context.Context, ss ...Session) error {
 			keys = append(keys, r.usKey(s.User))
 			args = append(args, s.ID, usField(s), b)
 		}
+		if r.cluster {
+			if err := r.registerCluster(ctx, node, run, keys, args); err != nil {
+				return err
+			}
+			continue
+		}
 		ok, err := registerScript.Run(ctx, r.rdb, keys, args...).Int()
 		if err != nil {
 			return r.wrap("register session", err)
@@ -236,8 +277,35 @@ func (r *Redis) RegisterSession(ctx context.Context, ss ...Session) error {
 	return nil
 }
 
+// registerCluster is one registerScript chunk under Cluster, where the
+// users' us: hashes are in their own slots: registerNodeScript checks the
+// run and writes the node's session hash (node slot), then a pipeline
+// writes the us: entries. An entry written after its run died is cleaned
+// like any other entry of a dead run (UserSessions checks every run).
+func (r *Redis) registerCluster(ctx context.Context, node, run string, keys []string, args []any) error {
+	nargs := make([]any, 1, 1+2*(len(keys)-2))
+	nargs[0] = args[0]
+	for i := range len(keys) - 2 {
+		nargs = append(nargs, args[1+3*i], args[3+3*i]) // session id, record
+	}
+	ok, err := registerNodeScript.Run(ctx, r.rdb, keys[:2], nargs...).Int()
+	if err != nil {
+		return r.wrap("register session", err)
+	}
+	if ok != 1 {
+		return errRunNotLive(node, run)
+	}
+	_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys[2:] {
+			p.HSet(ctx, k, args[2+3*i], args[3+3*i])
+		}
+		return nil
+	})
+	return r.wrap("register session", err)
+}
+
 func (r *Redis) RemoveSession(ctx context.Context, s Session) error {
-	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := r.pipeline(ctx, func(p redis.Pipeliner) error {
 		p.HDel(ctx, r.nsKey(s.Node, s.Run), s.ID)
 		p.HDel(ctx, r.usKey(s.User), usField(s))
 		return nil

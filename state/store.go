@@ -260,6 +260,26 @@ type Store interface {
 	// removes the older session from the registry).
 	RunSessions(ctx context.Context, node, run string) ([]string, error)
 
+	// Leases (state/lease.go): a name held by one holder at a time for a
+	// TTL, such as the XMPP component link of several gateway nodes
+	// (docs/operations.md, "The component link across nodes"). Every grant
+	// gets a fencing token larger than any before it for that name. Times
+	// are the store's: a holder must stop acting on a lease before the TTL
+	// it last renewed runs out by its own clock.
+	//
+	// AcquireLease grants name to holder for ttl if nobody holds it (true,
+	// with the new grant); otherwise it returns the current grant and false.
+	// A holder asking again for what it holds gets false too (it renews).
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, bool, error)
+	// RenewLease extends l for ttl from now if l (name, holder and token)
+	// is still the current grant, and reports whether it was.
+	RenewLease(ctx context.Context, l Lease, ttl time.Duration) (bool, error)
+	// ReleaseLease ends l if it is still the current grant; releasing a
+	// lease that expired or was granted again is not an error.
+	ReleaseLease(ctx context.Context, l Lease) error
+	// GetLease returns name's current grant; ErrNotFound when nobody holds it.
+	GetLease(ctx context.Context, name string) (Lease, error)
+
 	// Ping checks the backend is reachable. Close releases it.
 	Ping(ctx context.Context) error
 	Close() error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -32,6 +33,10 @@ type Config struct {
 	QueueLen  int // stanzas queued per worker; default 256
 	Registry  prometheus.Registerer
 	Now       func() time.Time
+	// Lease, with a Store, shares the component link between several
+	// gateway nodes on one store (lease.go): only the holder drains the
+	// outbound queues. Without one this node always does.
+	Lease LeaseConfig
 }
 
 // Component is the gateway's XEP-0114 component: it implements bridge.Remote.
@@ -58,6 +63,7 @@ type Component struct {
 	queries  queries   // IQs asked of Jabber users' servers
 	lw       linkWatch // link up/down -> core.RemoteUp/RemoteDown
 	srooms   serverRooms
+	lease    *leaseState // nil without a lease
 	wg       sync.WaitGroup
 }
 
@@ -90,11 +96,23 @@ func New(cfg Config) (*Component, error) {
 		barrier: newBarrier(),
 		lw:      linkWatch{wake: make(chan struct{}, 1)},
 	}
+	// Barrier ids start at a random point: with several nodes (lease.go),
+	// an answer to a ping of an earlier holder that the server hands to
+	// this node must not confirm a stanza of ours.
+	c.barrier.next = rand.Uint64N(1 << 48)
 	m, err := newMetrics(cfg.Registry)
 	if err != nil {
 		return nil, err
 	}
 	c.metrics = m
+	if err := cfg.Lease.defaults(cfg.Link.Domain); err != nil {
+		return nil, err
+	}
+	if cfg.Lease.Store != nil {
+		if c.lease, err = newLeaseState(cfg.Lease, cfg.Registry); err != nil {
+			return nil, err
+		}
+	}
 	l, err := newLink(cfg.Link, handler{c}, cfg.Log)
 	if err != nil {
 		return nil, err
@@ -117,29 +135,44 @@ func New(cfg Config) (*Component, error) {
 	return c, nil
 }
 
-// Run keeps the component link up and serves it until ctx ends.
+// Run keeps the component link up and serves it until ctx ends. With a
+// lease (Config.Lease) it runs the links and senders only while this node
+// holds the lease (lease.go).
 func (c *Component) Run(ctx context.Context) {
 	for _, w := range c.workers {
 		c.wg.Add(1)
 		go c.work(ctx, w)
 	}
-	c.wg.Add(4)
+	c.wg.Add(2)
 	go func() { defer c.wg.Done(); c.checkRooms(ctx, c.cfg.RoomCheck) }()
-	go func() { defer c.wg.Done(); c.link.run(ctx) }()
-	go func() { defer c.wg.Done(); c.sendLoop(ctx, c.out) }()
 	go func() { defer c.wg.Done(); c.watchLink(ctx) }()
-	if c.muc != nil {
-		c.wg.Add(2)
-		go func() { defer c.wg.Done(); c.roomLink.run(ctx) }()
-		go func() { defer c.wg.Done(); c.sendLoop(ctx, c.roomOut) }()
+	if c.lease == nil {
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); c.active(ctx) }()
+	} else {
+		if c.lease.cfg.Mode == LinkEveryNode {
+			c.wg.Add(1) // every node's own main link, for inbound stanzas
+			go func() { defer c.wg.Done(); c.link.run(ctx) }()
+		}
+		c.wg.Add(3)
+		go func() { defer c.wg.Done(); c.leaseLoop(ctx) }()
+		go func() { defer c.wg.Done(); c.forwarder(ctx) }()
+		go func() { defer c.wg.Done(); c.wakes(ctx) }()
 	}
 	<-ctx.Done()
 	c.wg.Wait()
 }
 
-// Up reports whether the component stream is up (for /readyz): both
-// streams when the MUC service is on.
-func (c *Component) Up() bool { return c.link.isUp() && (c.roomLink == nil || c.roomLink.isUp()) }
+// Up reports whether this node's component streams are up (for /readyz):
+// both when the MUC service is on. A node that does not hold the lease is
+// a healthy standby: with xmpp.link "lease" it has no stream and is up;
+// with "every-node" its main stream must be up.
+func (c *Component) Up() bool {
+	if c.lease != nil && !c.lease.holding() {
+		return c.lease.cfg.Mode != LinkEveryNode || c.link.isUp()
+	}
+	return c.link.isUp() && (c.roomLink == nil || c.roomLink.isUp())
+}
 
 // newRooms sets up the MUC service and its link.
 func (c *Component) newRooms(cfg Config) error {

@@ -18,11 +18,11 @@ import (
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/v2"
 	gotoml "github.com/pelletier/go-toml/v2"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/pflag"
 
 	"github.com/lempgw/lempgw/bridge"
 	"github.com/lempgw/lempgw/lempside"
+	"github.com/lempgw/lempgw/state"
 )
 
 // Config is the gateway's whole configuration. The koanf tags are the key
@@ -67,6 +67,10 @@ type StateConfig struct {
 	Backend   string `koanf:"backend"` // "memory" or "redis"
 	RedisURL  string `koanf:"redis_url"`
 	KeyPrefix string `koanf:"key_prefix"`
+	// Durability: "default" (acknowledged once Redis applied the write) or
+	// "fsync" (only while Redis is verified to fsync every write before it
+	// answers; durability.go, docs/operations.md "Durability").
+	Durability string `koanf:"durability"`
 }
 
 // AuthConfig is the bootstrap admin account and the token hashing cost.
@@ -89,6 +93,11 @@ type XMPPConfig struct {
 	Secret           string `koanf:"secret"`
 	MUCDomain        string `koanf:"muc_domain"`
 	MUCSecret        string `koanf:"muc_secret"` // empty = Secret
+	// Link is how several nodes on one Redis share the component link
+	// (docs/operations.md, "The component link across nodes"): "lease" or
+	// "every-node". Ignored with the memory store (one node).
+	Link     string        `koanf:"link"`
+	LeaseTTL time.Duration `koanf:"lease_ttl"` // the link lease's TTL; renewed every third of it
 }
 
 // Enabled reports whether XMPP bridging is on.
@@ -180,14 +189,16 @@ func DefaultConfig() Config {
 		},
 		HTTP: HTTPConfig{Listen: "127.0.0.1:9025"},
 		State: StateConfig{
-			Backend:   "memory",
-			RedisURL:  "redis://127.0.0.1:6379/0",
-			KeyPrefix: "lempgw:",
+			Backend:    "memory",
+			RedisURL:   "redis://127.0.0.1:6379/0",
+			KeyPrefix:  "lempgw:",
+			Durability: durabilityDefault,
 		},
 		Auth: AuthConfig{
 			Argon2MemoryKiB: bridge.DefaultHashParams.MemoryKiB,
 			Argon2Time:      bridge.DefaultHashParams.Time,
 		},
+		XMPP: XMPPConfig{Link: "lease", LeaseTTL: 15 * time.Second},
 		Delivery: DeliveryConfig{
 			DedupeTTL: 168 * time.Hour,
 			IndexTTL:  720 * time.Hour,
@@ -650,11 +661,22 @@ func (c *Config) validate() error {
 		if s.RedisURL == "" {
 			return badValue("state.redis_url", s.RedisURL, `must be set when state.backend = "redis"`)
 		}
-		if _, err := redis.ParseURL(s.RedisURL); err != nil {
-			return badValue("state.redis_url", s.RedisURL, `want a URL such as "redis://127.0.0.1:6379/0"`)
+		if err := state.CheckRedisURL(s.RedisURL); err != nil {
+			return badValue("state.redis_url", s.RedisURL,
+				`want a URL such as "redis://127.0.0.1:6379/0", or "redis+cluster://10.0.0.5:7000,10.0.0.6:7000" for a Redis Cluster`)
 		}
 	default:
 		return badValue("state.backend", s.Backend, `want "memory" or "redis"`)
+	}
+	s.Durability = strings.ToLower(strings.TrimSpace(s.Durability))
+	switch s.Durability {
+	case durabilityDefault:
+	case durabilityFsync:
+		if s.Backend != "redis" {
+			return badValue("state.durability", s.Durability, `needs state.backend = "redis" (the memory store keeps nothing)`)
+		}
+	default:
+		return badValue("state.durability", s.Durability, `want "default" or "fsync"`)
 	}
 
 	a := &c.Auth
@@ -695,6 +717,13 @@ func (c *Config) validate() error {
 		if x.MUCDomain != "" && strings.EqualFold(x.MUCDomain, x.Domain) {
 			return badValue("xmpp.muc_domain", x.MUCDomain, "must differ from xmpp.domain")
 		}
+	}
+	x.Link = strings.ToLower(strings.TrimSpace(x.Link))
+	if x.Link != "" && x.Link != "lease" && x.Link != "every-node" { // "" = "lease"
+		return badValue("xmpp.link", x.Link, `want "lease" or "every-node"`)
+	}
+	if x.LeaseTTL != 0 && (x.LeaseTTL < 100*time.Millisecond || x.LeaseTTL > time.Hour) { // 0 = 15s
+		return badValue("xmpp.lease_ttl", formatDuration(x.LeaseTTL), `want a duration between "100ms" and "1h"`)
 	}
 
 	if c.Delivery.DedupeTTL <= 0 {

@@ -129,6 +129,16 @@ func TestOpsEndpoints(t *testing.T) {
 	if got := metric(after, "lempgw_packets_out_total"); got < 6 {
 		t.Errorf("lempgw_packets_out_total = %v, want >= 6", got)
 	}
+	// The XMPP side's queues (empty: bridging is off) and the Redis round
+	// trips the traffic made, timed by command.
+	for _, q := range []string{`lempgw_queue_items{queue="@xmpp"}`, `lempgw_queue_items{queue="@muc"}`} {
+		if !strings.Contains(after, "\n"+q+" 0\n") {
+			t.Errorf("/metrics has no %s 0", q)
+		}
+	}
+	if got := metric(after, `lempgw_redis_seconds_count{cmd="evalsha"}`); got < 1 {
+		t.Errorf(`lempgw_redis_seconds_count{cmd="evalsha"} = %v, want >= 1 (the delivery script)`, got)
+	}
 
 	// Redis down: not ready, with the reason; back up: ready again.
 	redis.Stop()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/lempgw/lempgw/bridge"
 	"github.com/lempgw/lempgw/lempside"
+	"github.com/lempgw/lempgw/state"
 	"github.com/lempgw/lempgw/xmppside"
 )
 
@@ -23,11 +25,28 @@ const shutdownTimeout = 10 * time.Second
 // runServe runs the gateway until ctx is done, then shuts down gracefully:
 // stop accepting, close connections (1001), close the store.
 func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
-	st, err := openStore(ctx, cfg)
+	if cfg.Node.ID == "" {
+		cfg.Node.ID = defaultNodeID() // chosen once: the registry and the link lease use it
+	}
+	redisSeconds := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "lempgw_redis_seconds",
+		Help:    "Round trips to Redis (commands and pipelines), by command.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 0.1 ms to 3.3 s
+	}, []string{"cmd"})
+	st, err := openObservedStore(ctx, cfg, func(cmd string, took time.Duration, _ error) {
+		redisSeconds.WithLabelValues(cmd).Observe(took.Seconds())
+	})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// state.durability (durability.go): with "fsync", Deliver is refused
+	// while Redis is not verified to fsync every write before answering.
+	st, durable, stopDurability, err := guardDurability(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer stopDurability()
 	if err := ensureAdmin(ctx, st, cfg.Auth, log); err != nil {
 		return err
 	}
@@ -36,7 +55,23 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), redisSeconds)
+	// What waits for the XMPP side: the component links' durable queues.
+	for _, q := range []string{bridge.OutboundQueue, bridge.RoomQueue} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "lempgw_queue_items",
+			Help:        "Items waiting in a durable queue of the XMPP side (@xmpp: to Jabber users, @muc: to hosted rooms).",
+			ConstLabels: prometheus.Labels{"queue": q},
+		}, func() float64 {
+			qctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			n, err := st.QueueLen(qctx, q)
+			if err != nil {
+				return math.NaN()
+			}
+			return float64(n)
+		}))
+	}
 
 	hub := lempside.NewHub()
 	core, err := bridge.New(bridge.Config{
@@ -71,6 +106,7 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Core:     core,
 			Log:      log,
 			Registry: reg,
+			Lease:    linkLease(cfg, st),
 		})
 		if err != nil {
 			return err
@@ -83,6 +119,9 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 	ready := func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
 			return fmt.Errorf("state store: %w", err)
+		}
+		if err := durable(); err != nil {
+			return err
 		}
 		if comp != nil && !comp.Up() {
 			return fmt.Errorf("component links to %s are not all up", cfg.XMPP.ComponentAddress)
@@ -171,4 +210,15 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("lempgw stopped")
 	return runErr
+}
+
+// linkLease is the component link's lease: with Redis, other nodes may share
+// the store and the outbound queues (docs/operations.md, "The component link
+// across nodes"); the memory store is one node by design, which always holds
+// the link.
+func linkLease(cfg Config, st state.Store) xmppside.LeaseConfig {
+	if cfg.State.Backend == "memory" {
+		return xmppside.LeaseConfig{}
+	}
+	return xmppside.LeaseConfig{Store: st, Mode: cfg.XMPP.Link, Holder: cfg.Node.ID, TTL: cfg.XMPP.LeaseTTL}
 }

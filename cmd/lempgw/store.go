@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -33,11 +34,17 @@ func init() { redis.SetLogger(redisLogger{}) }
 // checks the server answers; the error then names the address (never the
 // password).
 func openStore(ctx context.Context, cfg Config) (state.Store, error) {
+	return openObservedStore(ctx, cfg, nil)
+}
+
+// openObservedStore is openStore with observe called after every Redis
+// command (the latency histogram of serve).
+func openObservedStore(ctx context.Context, cfg Config, observe func(string, time.Duration, error)) (state.Store, error) {
 	switch cfg.State.Backend {
 	case "", "memory":
 		return state.NewMemory(), nil
 	case "redis":
-		st, err := state.NewRedis(ctx, state.RedisConfig{URL: cfg.State.RedisURL, KeyPrefix: cfg.State.KeyPrefix})
+		st, err := state.NewRedis(ctx, state.RedisConfig{URL: cfg.State.RedisURL, KeyPrefix: cfg.State.KeyPrefix, Observe: observe})
 		if err != nil {
 			return nil, errors.New(scrubPassword(oneLine(err.Error()), cfg.State.RedisURL))
 		}

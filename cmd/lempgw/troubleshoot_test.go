@@ -178,6 +178,8 @@ func TestTroubleshooting(t *testing.T) {
 		rs.Stop()
 		took := exchange(`{"m":{"id":"m1","r":"admin","t":"t","c":"anyone?"}}`, `{"m":{"id":"m1","e":{"c":503,"d":"state store unavailable"}}}`)
 		t.Logf("symptom for clients: 503 after %v", took.Round(time.Millisecond))
+		// One log line per refusal, with the user and the packet's id.
+		t.Logf("logged: %s", g.waitLog(t, `msg=refused`, `m=m1`, `code=503`, `user=admin`))
 		body := g.waitReady(t, 503)
 		if !strings.Contains(body, "state store") {
 			t.Fatalf("/readyz body %s", body)

@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"SessionRoundTrip", testSessionRoundTrip},
 		{"SessionsConcurrent", testSessionsConcurrent},
 		{"Wakes", testWakes},
+		{"Leases", testLeases},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
