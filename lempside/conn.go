@@ -244,6 +244,7 @@ func (c *conn) writeLoop() {
 				return
 			}
 		case d.user = <-c.startCh:
+			d.seen = c.srv.hub.lastWritten(d.user)
 			if p := c.srv.hub.pollPeriod(); p > 0 {
 				t := time.NewTicker(p)
 				defer t.Stop()
@@ -320,6 +321,9 @@ func (c *conn) writeFrame(f outFrame) bool {
 type delivery struct {
 	user   string // "" until login
 	cursor uint64 // the last item written
+	// seen is the last item an earlier session of the user on this node
+	// was written: items up to it are redeliveries (the metric).
+	seen uint64
 	poll   <-chan time.Time
 	retry  <-chan time.Time
 }
@@ -346,7 +350,11 @@ func (c *conn) deliver(d *delivery) bool {
 			if !c.writeFrame(outFrame{data: it.Payload, seq: it.Seq, ackOnWrite: it.AckOnWrite}) {
 				return false
 			}
+			if it.Seq <= d.seen {
+				c.srv.metrics.redelivered.Inc()
+			}
 			d.cursor = it.Seq
+			c.srv.hub.written(d.user, it.Seq)
 		}
 		if !c.flush() { // what others queued meanwhile
 			return false

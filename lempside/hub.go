@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/lempgw/lempgw/bridge"
 	"github.com/lempgw/lempgw/state"
 )
@@ -23,6 +25,9 @@ type Hub struct {
 	info  map[*conn]sessionInfo   // of the conns in users
 	reg   *registry               // nil until StartRegistry
 	cl    atomic.Pointer[cluster] // nil until StartCluster (node.go)
+
+	seqsInit sync.Once
+	seqs     *lru.Cache[string, uint64] // redelivery.go
 }
 
 // sessionInfo is what the session registry records of a login.

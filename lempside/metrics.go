@@ -17,6 +17,7 @@ type metrics struct {
 	slow        prometheus.Counter
 	limited     *prometheus.CounterVec
 	loginChecks prometheus.Counter
+	redelivered prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, hub *Hub) (*metrics, error) {
@@ -42,13 +43,15 @@ func newMetrics(reg prometheus.Registerer, hub *Hub) (*metrics, error) {
 			Help: "Refusals by abuse limit (messages, requests, logins, connections, queue, group_size, picture)."}, []string{"limit"}),
 		loginChecks: prometheus.NewCounter(prometheus.CounterOpts{Name: "lempgw_login_checks_total",
 			Help: "Logins whose token was checked (one argon2id verification each)."}),
+		redelivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "lempgw_redeliveries_total",
+			Help: "Queued items written again to a user because an earlier session on this node had them and they were not acknowledged."}),
 	}
 	for _, l := range allLimits {
 		m.limited.WithLabelValues(l)
 	}
 	sessions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lempgw_sessions",
 		Help: "Logged-in LEMP sessions on this node."}, func() float64 { return float64(hub.Count()) })
-	for _, c := range []prometheus.Collector{m.connections, m.logins, m.packetsIn, m.packetsOut, m.errors, m.messages, m.slow, m.limited, m.loginChecks, sessions} {
+	for _, c := range []prometheus.Collector{m.connections, m.logins, m.packetsIn, m.packetsOut, m.errors, m.messages, m.slow, m.limited, m.loginChecks, m.redelivered, sessions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
