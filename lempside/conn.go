@@ -323,9 +323,9 @@ type delivery struct {
 	cursor uint64 // the last item written
 	// seen is the last item an earlier session of the user on this node
 	// was written: items up to it are redeliveries (the metric).
-	seen uint64
-	poll   <-chan time.Time
-	retry  <-chan time.Time
+	seen  uint64
+	poll  <-chan time.Time
+	retry <-chan time.Time
 }
 
 // deliver writes the user's queue to the socket in order, from the cursor
