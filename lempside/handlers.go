@@ -369,13 +369,13 @@ func (c *conn) message(m *bridge.Message) {
 		return
 	}
 	if e := c.srv.core.Send(ctx, c.user, m); e != nil {
-		c.srv.metrics.message(false)
+		c.srv.metrics.message(m.R, false)
 		c.srv.metrics.packetError(e.Code)
 		c.logRefusal("m", m.ID, e)
 		c.send(errorFrame(m.ID, true, e))
 		return
 	}
-	c.srv.metrics.message(true)
+	c.srv.metrics.message(m.R, true)
 	if m.SC.On() {
 		c.send(Encode(&Packet{M: &bridge.Message{ID: m.ID, R: c.user, SR: &bridge.Ref{ID: m.ID}}}))
 	}

@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lempgw/lempgw/bridge"
 )
 
 // metrics are the LEMP side's Prometheus collectors (lempgw_ prefix).
@@ -74,10 +76,17 @@ func (m *metrics) slowConsumer()        { m.slow.Inc() }
 func (m *metrics) limit(l string)       { m.limited.WithLabelValues(l).Inc() }
 func (m *metrics) loginCheck()          { m.loginChecks.Inc() }
 
-func (m *metrics) message(accepted bool) {
-	if accepted {
-		m.messages.WithLabelValues("lemp", "accepted").Inc()
-	} else {
-		m.messages.WithLabelValues("lemp", "refused").Inc()
+// message counts a LEMP message by path: "lemp-xmpp" to a Jabber user or
+// a room of the XMPP server, else "lemp-lemp" (the XMPP side counts
+// xmpp-lemp in lempgw_bridged_messages_total).
+func (m *metrics) message(to string, accepted bool) {
+	path := "lemp-lemp"
+	if bridge.IsJID(to) {
+		path = "lemp-xmpp"
 	}
+	outcome := "refused"
+	if accepted {
+		outcome = "accepted"
+	}
+	m.messages.WithLabelValues(path, outcome).Inc()
 }

@@ -105,17 +105,17 @@ func TestOpsEndpoints(t *testing.T) {
 	}
 	_, after := httpGet(t, base+"/metrics")
 	for series, want := range map[string]float64{
-		`lempgw_logins_total{result="failed"}`:                  1,
-		`lempgw_logins_total{result="ok"}`:                      1,
-		`lempgw_packets_in_total{type="rq"}`:                    2,
-		`lempgw_packets_in_total{type="srq"}`:                   1,
-		`lempgw_packets_in_total{type="m"}`:                     2,
-		`lempgw_messages_total{outcome="accepted",path="lemp"}`: 1,
-		`lempgw_messages_total{outcome="refused",path="lemp"}`:  1,
-		`lempgw_errors_total{code="401"}`:                       1,
-		`lempgw_errors_total{code="404"}`:                       1,
-		`lempgw_sessions`:                                       1,
-		`lempgw_lemp_connections`:                               1,
+		`lempgw_logins_total{result="failed"}`:                       1,
+		`lempgw_logins_total{result="ok"}`:                           1,
+		`lempgw_packets_in_total{type="rq"}`:                         2,
+		`lempgw_packets_in_total{type="srq"}`:                        1,
+		`lempgw_packets_in_total{type="m"}`:                          2,
+		`lempgw_messages_total{outcome="accepted",path="lemp-lemp"}`: 1,
+		`lempgw_messages_total{outcome="refused",path="lemp-lemp"}`:  1,
+		`lempgw_errors_total{code="401"}`:                            1,
+		`lempgw_errors_total{code="404"}`:                            1,
+		`lempgw_sessions`:                                            1,
+		`lempgw_lemp_connections`:                                    1,
 	} {
 		if got := metric(after, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
