@@ -89,6 +89,7 @@ func newConn(s *Server, ws *websocket.Conn, log *slog.Logger, addr string) *conn
 
 // run serves the connection until it closes.
 func (c *conn) run() {
+	c.log.Info("connection opened")
 	c.wg.Add(1)
 	go c.writeLoop()
 	if c.readLoop() {
@@ -108,7 +109,7 @@ func (c *conn) run() {
 		c.srv.core.SessionEnded(ctx, c.user)
 		cancel()
 	}
-	c.log.Debug("connection closed", "user", c.user)
+	c.log.Info("connection closed")
 }
 
 // readLoop reads frames until the connection ends; it reports whether it

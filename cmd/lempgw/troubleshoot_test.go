@@ -178,7 +178,10 @@ func TestTroubleshooting(t *testing.T) {
 		rs.Stop()
 		took := exchange(`{"m":{"id":"m1","r":"admin","t":"t","c":"anyone?"}}`, `{"m":{"id":"m1","e":{"c":503,"d":"state store unavailable"}}}`)
 		t.Logf("symptom for clients: 503 after %v", took.Round(time.Millisecond))
-		// One log line per refusal, with the user and the packet's id.
+		// One log line per connection event, and per refusal with the user
+		// and the packet's id.
+		g.waitLog(t, `msg="connection opened"`, `remote=`)
+		g.waitLog(t, `msg="logged in"`, `user=admin`)
 		t.Logf("logged: %s", g.waitLog(t, `msg=refused`, `m=m1`, `code=503`, `user=admin`))
 		body := g.waitReady(t, 503)
 		if !strings.Contains(body, "state store") {
@@ -187,6 +190,8 @@ func TestTroubleshooting(t *testing.T) {
 		t.Logf("symptom later: /readyz %s", body)
 		rs.Restart(t)
 		g.waitReady(t, 200)
+		ws.Close()
+		g.waitLog(t, `msg="connection closed"`, `user=admin`)
 	})
 	t.Run("origin rejected", func(t *testing.T) {
 		g := startGateway(t, "LEMPGW_LEMP__ALLOWED_ORIGINS=https://app.example.org")
