@@ -303,7 +303,7 @@ func (c *conn) writeFrame(f outFrame) bool {
 		c.closeWith(closeGoingAway, "write failed")
 		return false
 	}
-	c.srv.metrics.packetOut()
+	c.srv.metrics.packetOut(f.data)
 	if f.ackOnWrite {
 		// The frame is written: remove it even if the connection is
 		// closing now, or it would be sent again at the next login.

@@ -1,6 +1,7 @@
 package lempside
 
 import (
+	"bytes"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,7 +14,7 @@ type metrics struct {
 	connections prometheus.Gauge
 	logins      *prometheus.CounterVec
 	packetsIn   *prometheus.CounterVec
-	packetsOut  prometheus.Counter
+	packetsOut  *prometheus.CounterVec
 	errors      *prometheus.CounterVec
 	messages    *prometheus.CounterVec
 	slow        prometheus.Counter
@@ -33,8 +34,8 @@ func newMetrics(reg prometheus.Registerer, hub *Hub) (*metrics, error) {
 			Help: "LEMP logins by result (ok, failed)."}, []string{"result"}),
 		packetsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lempgw_packets_in_total",
 			Help: "LEMP packets received by type (rq, m, srq)."}, []string{"type"}),
-		packetsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "lempgw_packets_out_total",
-			Help: "LEMP frames written to clients."}),
+		packetsOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lempgw_packets_out_total",
+			Help: "LEMP frames written to clients, by type (m, rp, srp, i)."}, []string{"type"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lempgw_errors_total",
 			Help: "LEMP error packets sent, by code."}, []string{"code"}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lempgw_messages_total",
@@ -69,8 +70,22 @@ func (m *metrics) login(ok bool) {
 	}
 }
 
-func (m *metrics) packetIn(t string)    { m.packetsIn.WithLabelValues(t).Inc() }
-func (m *metrics) packetOut()           { m.packetsOut.Inc() }
+func (m *metrics) packetIn(t string) { m.packetsIn.WithLabelValues(t).Inc() }
+
+// packetOut counts a frame written, by its top-level key: every frame the
+// gateway writes starts with {"<key>".
+func (m *metrics) packetOut(frame []byte) {
+	typ := "other"
+	if len(frame) > 2 && frame[0] == '{' && frame[1] == '"' {
+		if end := bytes.IndexByte(frame[2:min(len(frame), 8)], '"'); end > 0 {
+			switch k := string(frame[2 : 2+end]); k {
+			case "m", "rp", "srp", "i":
+				typ = k
+			}
+		}
+	}
+	m.packetsOut.WithLabelValues(typ).Inc()
+}
 func (m *metrics) packetError(code int) { m.errors.WithLabelValues(strconv.Itoa(code)).Inc() }
 func (m *metrics) slowConsumer()        { m.slow.Inc() }
 func (m *metrics) limit(l string)       { m.limited.WithLabelValues(l).Inc() }

@@ -121,13 +121,22 @@ func TestOpsEndpoints(t *testing.T) {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
-	// The writer counts a frame once written: the client can read it first.
-	for deadline := time.Now().Add(5 * time.Second); metric(after, "lempgw_packets_out_total") < 6 && time.Now().Before(deadline); {
+	// Frames written by type: rp, rp, srp, then m (the error, the sr, the
+	// message). The writer counts a frame once written: the client can
+	// read it first.
+	out := func() (rp, srp, m float64) {
+		return metric(after, `lempgw_packets_out_total{type="rp"}`), metric(after, `lempgw_packets_out_total{type="srp"}`),
+			metric(after, `lempgw_packets_out_total{type="m"}`)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		if rp, srp, m := out(); rp >= 2 && srp >= 1 && m >= 3 {
+			break
+		}
 		time.Sleep(10 * time.Millisecond)
 		_, after = httpGet(t, base+"/metrics")
 	}
-	if got := metric(after, "lempgw_packets_out_total"); got < 6 {
-		t.Errorf("lempgw_packets_out_total = %v, want >= 6", got)
+	if rp, srp, m := out(); rp < 2 || srp < 1 || m < 3 {
+		t.Errorf("lempgw_packets_out_total by type: rp %v, srp %v, m %v; want at least 2, 1, 3", rp, srp, m)
 	}
 	// The XMPP side's queues (empty: bridging is off) and the Redis round
 	// trips the traffic made, timed by command.
