@@ -1,7 +1,6 @@
 package lempside_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -27,36 +26,8 @@ import (
 func startLimited(t *testing.T, st state.Store, bc bridge.Config, sc lempside.Config) (*gateway, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	hub := lempside.NewHub()
-	bc.Store, bc.Local = st, hub
-	if bc.Hash == (bridge.HashParams{}) {
-		bc.Hash = lemptest.CheapHash
-	}
-	core, err := bridge.New(bc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Listen, sc.Registry = "127.0.0.1:0", reg
-	srv, err := lempside.NewServer(sc, core, hub, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return &gateway{&lemptest.Gateway{URL: srv.URL(), Store: st, Core: core, Srv: srv, Hub: hub}}, reg
+	sc.Registry = reg
+	return &gateway{lemptest.Start(t, st, lemptest.Options{Core: bc, Server: sc})}, reg
 }
 
 // forEachLimited runs f once per store on a gateway from startLimited.

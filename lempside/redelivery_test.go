@@ -10,22 +10,6 @@ import (
 	"github.com/lempgw/lempgw/state"
 )
 
-// counter reads a counter without labels from reg.
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no counter %s", name)
-	return 0
-}
-
 // TestRedeliveriesCounted: a message written to a session and not
 // acknowledged is written again to the next session, and counted; an
 // acknowledged one and a first delivery are not.
@@ -43,7 +27,7 @@ func TestRedeliveriesCounted(t *testing.T) {
 	}
 	bob.Send(`{"m":{"id":"d1","dm":{"id":"m1"}}}`) // m2 stays unacknowledged
 	alice.Expect(`{"m":{"id":"d1","s":"bob","r":"alice","st":"*","dm":{"id":"m1"}}}`)
-	if n := counter(t, reg, "lempgw_redeliveries_total"); n != 0 {
+	if n := metricValue(t, reg, "lempgw_redeliveries_total"); n != 0 {
 		t.Fatalf("redeliveries before any reconnect: %v", n)
 	}
 	bob.WS.Close()
@@ -52,7 +36,7 @@ func TestRedeliveriesCounted(t *testing.T) {
 	alice.Send(`{"m":{"id":"m3","r":"bob","t":"t","c":"new"}}`)
 	alice.Expect(`{"m":{"id":"m3","r":"alice","sr":{"id":"m3"}}}`)
 	bob.Expect(`{"m":{"id":"m3","s":"alice","r":"bob","t":"t","c":"new","st":"*","p":"1","sc":"1","pc":"1"}}`)
-	if n := counter(t, reg, "lempgw_redeliveries_total"); n != 1 {
+	if n := metricValue(t, reg, "lempgw_redeliveries_total"); n != 1 {
 		t.Fatalf("redeliveries = %v, want 1 (m2)", n)
 	}
 }

@@ -36,6 +36,9 @@ type Gateway struct {
 // Options tune Start.
 type Options struct {
 	Server lempside.Config
+	// Core configures the core; Store and Local are filled in, and Hash
+	// (when unset) is CheapHash.
+	Core bridge.Config
 	// Remote, when set, is called with the core before serving, to attach
 	// the XMPP side (core.SetRemote).
 	Remote func(core *bridge.Core)
@@ -46,7 +49,15 @@ func Start(t testing.TB, st state.Store, opt Options) *Gateway {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	hub := lempside.NewHub()
-	core, err := bridge.New(bridge.Config{Store: st, Local: hub, Log: log, Hash: CheapHash})
+	bc := opt.Core
+	bc.Store, bc.Local = st, hub
+	if bc.Log == nil {
+		bc.Log = log
+	}
+	if bc.Hash == (bridge.HashParams{}) {
+		bc.Hash = CheapHash
+	}
+	core, err := bridge.New(bc)
 	if err != nil {
 		t.Fatal(err)
 	}
